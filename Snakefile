@@ -1,0 +1,21 @@
+# langarith: find and steer the language-specific neurons of a large language model.
+#
+#   snakemake --cores all --resources gpu=1        # the default config, offline on a CPU
+#   snakemake --cores all --resources gpu=4 --configfile config/paper.yaml
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpus.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/activations.smk"
+include: "workflow/rules/neurons.smk"
+include: "workflow/rules/forcing.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

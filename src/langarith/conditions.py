@@ -1,0 +1,113 @@
+"""Steering conditions from the config, resolved into per-(source, target) intervention plans.
+
+A condition is a list of steps, applied in order (deactivation first, then activation, as the
+anchor does). Each step names an operation, whose neurons it acts on (``source``, ``target`` or a
+fixed language code), and its value::
+
+    {op: set,      lang: source, value: 0.0}              # deactivate: a <- c
+    {op: add,      lang: target, value: mean, strength: 1} # the paper's arithmetic: a += α·μ
+    {op: add,      lang: target, value: prob, strength: 1} # the anchor's earlier code: a += α·p
+    {op: scale,    lang: target, strength: 2.0}            # multiplication: a <- γ·a
+    {op: replace,  lang: target, value: mean}              # fixed-value replacement: a <- μ
+    {op: diffmean, lang: target, strength: 1.0}            # a += α·(μ_lang − mean of the others' μ)
+
+An optional ``layers: [first, last]`` (inclusive) limits a step to a layer range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from langarith.neurons import NeuronSet
+from langarith.steer import NeuronOp
+
+STEP_OPS = ("set", "scale", "add", "replace", "diffmean")
+
+
+@dataclass(frozen=True)
+class Step:
+    op: str
+    lang: str
+    value: float | str | None = None
+    strength: float = 1.0
+    layers: tuple[int, int] | None = None
+
+    @classmethod
+    def from_config(cls, raw: Mapping, where: str) -> Step:
+        op = raw.get("op")
+        if op not in STEP_OPS:
+            raise ValueError(f"{where}: op {op!r} is not one of {', '.join(STEP_OPS)}")
+        value = raw.get("value")
+        if op == "set" and not isinstance(value, (int, float)):
+            raise ValueError(f"{where}: op 'set' needs a numeric value (the constant c)")
+        if op in ("add", "replace") and value not in ("mean", "prob"):
+            raise ValueError(f"{where}: op {op!r} needs value 'mean' or 'prob'")
+        layers = tuple(raw["layers"]) if raw.get("layers") is not None else None
+        return cls(
+            op=op,
+            lang=str(raw.get("lang", "target")),
+            value=value,
+            strength=float(raw.get("strength", 1.0)),
+            layers=layers,  # type: ignore[arg-type]
+        )
+
+
+def parse_condition(name: str, steps: Sequence[Mapping]) -> list[Step]:
+    return [Step.from_config(raw, f"conditions.{name}[{i}]") for i, raw in enumerate(steps)]
+
+
+@dataclass(frozen=True)
+class LanguageTables:
+    """Per-language ``[layers, neurons]`` statistics the values are read from."""
+
+    act_mean: Mapping[str, np.ndarray]
+    p_active: Mapping[str, np.ndarray]
+
+
+def _lang_of(step: Step, source: str, target: str) -> str:
+    return {"source": source, "target": target}.get(step.lang, step.lang)
+
+
+def build_plan(
+    steps: Sequence[Step],
+    source: str,
+    target: str,
+    neurons: NeuronSet,
+    tables: LanguageTables,
+) -> list[NeuronOp]:
+    """The intervention plan of ``steps`` for one (source, target) pair."""
+    plan: list[NeuronOp] = []
+    for step in steps:
+        lang = _lang_of(step, source, target)
+        if lang not in neurons.masks:
+            raise ValueError(f"language {lang!r} has no neurons in this selection")
+        first, last = step.layers if step.layers else (0, neurons.n_layers - 1)
+        for layer in range(first, last + 1):
+            idx = neurons.masks[lang][layer]
+            if len(idx) == 0:
+                continue
+            plan.append(_op(step, lang, layer, idx, tables))
+    return plan
+
+
+def _op(step: Step, lang: str, layer: int, idx: np.ndarray, tables: LanguageTables) -> NeuronOp:
+    if step.op == "set":
+        return NeuronOp("set", layer, idx, np.full(len(idx), float(step.value)))  # type: ignore[arg-type]
+    if step.op == "scale":
+        return NeuronOp("scale", layer, idx, np.full(len(idx), step.strength))
+    if step.op == "diffmean":
+        others = [m[layer, idx] for code, m in tables.act_mean.items() if code != lang]
+        if not others:
+            raise ValueError("diffmean needs the statistics of at least two languages")
+        delta = tables.act_mean[lang][layer, idx] - np.mean(others, axis=0)
+        return NeuronOp("add", layer, idx, step.strength * delta)
+    source = tables.act_mean if step.value == "mean" else tables.p_active
+    if lang not in source:
+        raise ValueError(f"no activation statistics for language {lang!r}")
+    values = source[lang][layer, idx]
+    if step.op == "add":
+        return NeuronOp("add", layer, idx, step.strength * values)
+    return NeuronOp("replace", layer, idx, values)

@@ -1,0 +1,25 @@
+"""Read one language of the configured corpus, whatever its kind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from langarith.corpora import Document
+
+
+def read_language(corpus: Mapping, lang: str, inputs: Mapping[str, str]) -> list[Document]:
+    """Documents of ``lang`` from the corpus described by the config dict ``corpus``."""
+    kind = corpus["kind"]
+    if kind == "udhr":
+        from langarith.corpora import udhr
+
+        return udhr.read_language(inputs["tarball"], lang)
+    if kind == "local":
+        from langarith.corpora import local
+
+        return local.read_language(corpus["path"], lang, corpus.get("pattern", "{lang}.txt"))
+    if kind == "hub":
+        from langarith.corpora import hub
+
+        return hub.read_language(corpus, lang)
+    raise ValueError(f"corpus.kind: unknown corpus kind {kind!r}")

@@ -1,0 +1,76 @@
+"""Batched greedy generation with per-row steering plans (left padding, KV cache, stop strings)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from langarith.steer import Plan, steer
+
+
+def cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
+    """``text`` up to the earliest stop string, stripped."""
+    end = len(text)
+    for stop in stop_strings:
+        pos = text.find(stop)
+        if pos != -1:
+            end = min(end, pos)
+    return text[:end].strip()
+
+
+def prepare_tokenizer(tokenizer):
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+@torch.inference_mode()
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    plans: Sequence[Plan] | None = None,
+    *,
+    max_new_tokens: int = 64,
+    repetition_penalty: float = 1.1,
+    stop_strings: Sequence[str] = (),
+    batch_size: int = 16,
+    positions: str = "all",
+    progress: bool = True,
+) -> list[str]:
+    """Greedy continuations of ``prompts``; row ``i`` is steered by ``plans[i]`` (if given).
+
+    Prompts are batched by token length (less padding); results come back in input order.
+    """
+    if plans is not None and len(plans) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(plans)} plans")
+    prepare_tokenizer(tokenizer)
+    lengths = [len(tokenizer(p)["input_ids"]) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: (lengths[i], i))
+    outputs: list[str] = [""] * len(prompts)
+    device = next(model.parameters()).device
+    bar = tqdm(total=len(prompts), desc="generating", unit="prompt", disable=not progress)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        enc = tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True).to(device)
+        row_plans = [plans[i] for i in rows] if plans is not None else [[]]
+        with steer(model, row_plans, positions=positions):
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                repetition_penalty=repetition_penalty,
+                stop_strings=list(stop_strings) or None,
+                tokenizer=tokenizer,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        new_tokens = out[:, enc["input_ids"].shape[1] :]
+        texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        for i, text in zip(rows, texts):
+            outputs[i] = cut_at_stop(text, stop_strings)
+        bar.update(len(rows))
+    bar.close()
+    return outputs

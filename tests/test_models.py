@@ -1,0 +1,32 @@
+"""Model sources: a local HF directory is prepared and loaded with its manifest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from langarith.models import MANIFEST, load_model, prepare_model
+
+
+def test_local_model_is_prepared_and_loaded(tmp_path, tiny_llama_dir):
+    out = tmp_path / "models" / "tiny"
+    out.parent.mkdir()
+    manifest = prepare_model({"kind": "local", "path": str(tiny_llama_dir)}, out)
+    assert json.loads((out / MANIFEST).read_text())["path"] == str(tiny_llama_dir.resolve())
+    loaded = load_model(out)
+    assert loaded.manifest == manifest
+    assert loaded.model.config.num_hidden_layers == 3
+    assert not any(p.requires_grad for p in loaded.model.parameters())
+    assert loaded.model.dtype == torch.float32
+
+
+def test_bad_sources_are_named(tmp_path):
+    with pytest.raises(ValueError, match="kind 'zip'"):
+        prepare_model({"kind": "zip"}, tmp_path / "m")
+    with pytest.raises(ValueError, match="has no config.json"):
+        prepare_model({"kind": "local", "path": str(tmp_path)}, tmp_path / "m")
+    with pytest.raises(ValueError, match="not a prepared model directory"):
+        load_model(tmp_path)
+    assert not (tmp_path / "m").exists()

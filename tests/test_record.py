@@ -1,0 +1,140 @@
+"""Recorded statistics equal a direct computation of act(gate_proj(x)) on tiny random models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import load_tiny
+
+from langarith.activations import ActivationStats
+from langarith.record import chunk_batches, pack, record_token_stream
+from langarith.sites import UnsupportedModelError, find_sites
+
+ACT = {"llama": F.silu, "gemma3": lambda x: F.gelu(x, approximate="tanh")}
+
+
+def direct_statistics(model, arch: str, batches, bos: int | None):
+    """Capture each MLP's input and compute the gate activation by hand, in float64."""
+    layers = model.model.layers
+    inputs: dict[int, list[torch.Tensor]] = {i: [] for i in range(len(layers))}
+    handles = [
+        layer.mlp.register_forward_pre_hook(lambda _m, args, i=i: inputs[i].append(args[0]))
+        for i, layer in enumerate(layers)
+    ]
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                ids = torch.from_numpy(batch)
+                if bos is not None:
+                    ids = torch.cat([torch.full((ids.shape[0], 1), bos), ids], dim=1)
+                model(input_ids=ids)
+    finally:
+        for h in handles:
+            h.remove()
+    skip = 1 if bos is not None else 0
+    n_layers, width = len(layers), model.config.intermediate_size
+    n_active = np.zeros((n_layers, width), dtype=np.int64)
+    act_sum = np.zeros((n_layers, width))
+    act_sq = np.zeros((n_layers, width))
+    n_tokens = 0
+    for i, layer in enumerate(layers):
+        weight = layer.mlp.gate_proj.weight.detach().double()
+        for x in inputs[i]:
+            a = ACT[arch](x[:, skip:, :].double() @ weight.T).reshape(-1, width).numpy()
+            n_active[i] += (a > 0).sum(axis=0)
+            act_sum[i] += a.sum(axis=0)
+            act_sq[i] += (a**2).sum(axis=0)
+            if i == 0:
+                n_tokens += a.shape[0]
+    return n_tokens, n_active, act_sum, act_sq
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+@pytest.mark.parametrize("bos", [None, 1])
+def test_statistics_equal_direct_computation(arch, bos, request):
+    model_dir = request.getfixturevalue(f"tiny_{arch}_dir")
+    model, _ = load_tiny(model_dir)
+    rng = np.random.default_rng(0)
+    stream = rng.integers(4, model.config.vocab_size, size=203)  # 3 full chunks of 64 + 11
+    stats = record_token_stream(
+        model, stream, chunk_tokens=64, batch_size=2, bos_token_id=bos, progress=False
+    )
+    n_tokens, n_active, act_sum, act_sq = direct_statistics(
+        model, arch, chunk_batches(stream, 64, 2), bos
+    )
+    assert stats.n_tokens == n_tokens == 203
+    # a handful of activations within float32 rounding of 0 may flip sign between the paths
+    assert np.abs(stats.n_active - n_active).max() <= 1
+    assert (stats.n_active != n_active).mean() < 0.01
+    np.testing.assert_allclose(stats.act_sum, act_sum, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(stats.act_sq_sum, act_sq, rtol=1e-4, atol=1e-3)
+    assert 0.2 < stats.p_active.mean() < 0.8  # both signs occur: the comparison is not vacuous
+
+
+def test_lm_head_is_never_computed(tiny_llama_dir):
+    model, _ = load_tiny(tiny_llama_dir)
+    calls = []
+    model.lm_head.register_forward_hook(lambda *_: calls.append(1))
+    record_token_stream(model, np.arange(4, 100), 32, 2, progress=False)
+    assert calls == []
+
+
+def test_sharded_statistics_merge_to_a_single_pass(tiny_llama_dir):
+    model, _ = load_tiny(tiny_llama_dir)
+    stream = np.random.default_rng(1).integers(4, 500, size=256)
+    whole = record_token_stream(model, stream, 64, 4, progress=False)
+    first = record_token_stream(model, stream[:128], 64, 4, progress=False)
+    second = record_token_stream(model, stream[128:], 64, 4, progress=False)
+    merged = first.merge(second)
+    assert merged.n_tokens == whole.n_tokens
+    np.testing.assert_array_equal(merged.n_active, whole.n_active)
+    np.testing.assert_allclose(merged.act_sum, whole.act_sum, rtol=1e-5, atol=1e-4)
+
+
+def test_statistics_roundtrip_through_parquet(tmp_path, tiny_gemma3_dir):
+    model, _ = load_tiny(tiny_gemma3_dir)
+    stats = record_token_stream(
+        model, np.arange(4, 80), 16, 2, bos_token_id=1, metadata={"lang": "xx"}, progress=False
+    )
+    stats.write(tmp_path / "s.parquet")
+    back = ActivationStats.read(tmp_path / "s.parquet")
+    assert back.n_tokens == stats.n_tokens == 76
+    np.testing.assert_array_equal(back.n_active, stats.n_active)
+    np.testing.assert_array_equal(back.act_sum, stats.act_sum)
+    assert back.metadata["lang"] == "xx" and back.metadata["bos"] is True
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(tmp_path / "s.parquet")
+    assert [f"{f.name}:{f.type}" for f in schema] == [
+        "layer:int16",
+        "neuron:int32",
+        "n_tokens:int64",
+        "n_active:int64",
+        "act_sum:double",
+        "act_sq_sum:double",
+    ]
+
+
+def test_pack_concatenates_and_truncates_to_budget():
+    stream = pack([[1, 2, 3], [4, 5], [6, 7, 8, 9]], chunk_tokens=4, max_tokens=7)
+    assert stream.tolist() == [1, 2, 3, 4, 5, 6, 7]
+    batches = list(chunk_batches(stream, 3, batch_size=8))
+    assert [b.tolist() for b in batches] == [[[1, 2, 3], [4, 5, 6]], [[7]]]
+
+
+def test_sites_are_the_activation_modules(tiny_llama_dir):
+    model, _ = load_tiny(tiny_llama_dir)
+    sites = find_sites(model)
+    assert sites.n_layers == 3 and sites.width == 48
+    assert all(site is layer.mlp.act_fn for site, layer in zip(sites.modules, model.model.layers))
+
+
+def test_unsupported_architecture_is_named():
+    import transformers
+
+    config = transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50)
+    model = transformers.GPT2LMHeadModel(config)
+    with pytest.raises(UnsupportedModelError, match="'gpt2'.*GATED_ACT_FN_SITES"):
+        find_sites(model)

@@ -1,0 +1,157 @@
+"""Steering changes exactly the chosen neurons, by exactly the intended amounts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import load_tiny
+
+from langarith.conditions import LanguageTables, Step, build_plan, parse_condition
+from langarith.neurons import NeuronSet
+from langarith.steer import NeuronOp, compile_plan, steer
+
+
+def op(kind, layer, neurons, values):
+    return NeuronOp(kind, layer, np.array(neurons), np.array(values, dtype=float))
+
+
+def test_compile_composes_in_order():
+    plan = [
+        op("set", 0, [1, 2], [0.0, -1.5]),
+        op("add", 0, [2, 3], [0.5, 0.25]),
+        op("scale", 0, [3, 4], [2.0, 3.0]),
+        op("replace", 1, [0], [7.0]),
+    ]
+    compiled = compile_plan(plan, n_layers=2, width=5)
+    a0, b0 = compiled[0]
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    # n0 untouched; n1 set 0; n2 set -1.5 then +0.5; n3 +0.25 then ×2; n4 ×3
+    np.testing.assert_allclose(a0 * x + b0, [1.0, 0.0, -1.0, 8.5, 15.0])
+    a1, b1 = compiled[1]
+    np.testing.assert_allclose(a1 * x + b1, [7.0, 2.0, 3.0, 4.0, 5.0])
+
+
+def test_invalid_operations_are_rejected():
+    with pytest.raises(ValueError, match="unknown operation"):
+        op("nudge", 0, [1], [1.0])
+    with pytest.raises(ValueError, match="neuron index"):
+        compile_plan([op("add", 0, [9], [1.0])], n_layers=1, width=5)
+
+
+def capture_sites(model, layer: int, store: list):
+    """A hook registered after steering's, so it sees the steered activation."""
+    return model.model.layers[layer].mlp.act_fn.register_forward_hook(
+        lambda _m, _i, out: store.append(out.detach().clone())
+    )
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_only_the_chosen_neurons_change(arch, request):
+    model, tokenizer = load_tiny(request.getfixturevalue(f"tiny_{arch}_dir"))
+    ids = tokenizer(["The weather is nice today."], return_tensors="pt")
+    plan = [op("set", 1, [3, 7], [0.0, -1.5]), op("add", 1, [7, 20], [0.5, 2.0])]
+    base, steered = [], []
+    handle = capture_sites(model, 1, base)
+    with torch.no_grad():
+        model(**ids)
+    handle.remove()
+    with steer(model, plan):
+        handle = capture_sites(model, 1, steered)
+        with torch.no_grad():
+            model(**ids)
+        handle.remove()
+    before, after = base[0], steered[0]
+    changed = (before != after).any(dim=(0, 1)).nonzero().flatten().tolist()
+    assert changed == [3, 7, 20]
+    assert torch.all(after[..., 3] == 0.0)
+    assert torch.allclose(after[..., 7], torch.full_like(after[..., 7], -1.0))
+    assert torch.allclose(after[..., 20], before[..., 20] + 2.0)
+    keep = [j for j in range(before.shape[-1]) if j not in (3, 7, 20)]
+    assert torch.equal(before[..., keep], after[..., keep])  # bit-for-bit
+
+
+def test_hooks_are_removed_after_the_block(tiny_llama_dir):
+    model, tokenizer = load_tiny(tiny_llama_dir)
+    ids = tokenizer(["Hello there"], return_tensors="pt")
+    with torch.no_grad():
+        reference = model(**ids).logits
+        with steer(model, [op("scale", 0, list(range(48)), [0.0] * 48)]):
+            steered = model(**ids).logits
+        restored = model(**ids).logits
+    assert not torch.allclose(reference, steered)
+    assert torch.equal(reference, restored)
+
+
+def test_rows_of_a_batch_carry_their_own_plans(tiny_llama_dir):
+    model, tokenizer = load_tiny(tiny_llama_dir)
+    tokenizer.padding_side = "left"
+    ids = tokenizer(["Guten Tag", "Guten Tag"], return_tensors="pt", padding=True)
+    plans = [[], [op("set", 2, [5], [3.0])]]
+    seen = []
+    with steer(model, plans):
+        handle = capture_sites(model, 2, seen)
+        with torch.no_grad():
+            model(**ids)
+        handle.remove()
+    out = seen[0]
+    assert torch.all(out[1, :, 5] == 3.0)
+    assert not torch.any(out[0, :, 5] == 3.0)
+    assert torch.equal(out[0], out[1, :, :].where(torch.arange(48) != 5, out[0]))
+
+
+def neuron_set() -> NeuronSet:
+    masks = {
+        "en": [np.array([1, 2]), np.array([], dtype=np.int64)],
+        "de": [np.array([2]), np.array([0, 3])],
+        "fr": [np.array([], dtype=np.int64), np.array([3])],
+    }
+    return NeuronSet(languages=("en", "de", "fr"), n_layers=2, width=4, masks=masks)
+
+
+def tables() -> LanguageTables:
+    mean = {lang: np.full((2, 4), float(i + 1)) for i, lang in enumerate(["en", "de", "fr"])}
+    prob = {lang: np.full((2, 4), 0.1 * (i + 1)) for i, lang in enumerate(["en", "de", "fr"])}
+    return LanguageTables(act_mean=mean, p_active=prob)
+
+
+def test_deactivate_source_then_add_target_mean():
+    steps = parse_condition(
+        "x",
+        [
+            {"op": "set", "lang": "source", "value": 0.0},
+            {"op": "add", "lang": "target", "value": "mean", "strength": 0.5},
+        ],
+    )
+    plan = build_plan(steps, "en", "de", neuron_set(), tables())
+    compiled = compile_plan(plan, 2, 4)
+    x = np.array([10.0, 10.0, 10.0, 10.0])
+    a0, b0 = compiled[0]
+    # layer 0: en {1, 2} -> 0, then de {2} += 0.5 * μ_de (= 2)
+    np.testing.assert_allclose(a0 * x + b0, [10.0, 0.0, 1.0, 10.0])
+    a1, b1 = compiled[1]
+    np.testing.assert_allclose(a1 * x + b1, [11.0, 10.0, 10.0, 11.0])
+
+
+def test_other_value_sources():
+    ns, tb = neuron_set(), tables()
+    prob = build_plan([Step("add", "target", "prob", 2.0)], "en", "fr", ns, tb)
+    assert [(o.op, o.layer, o.neurons.tolist()) for o in prob] == [("add", 1, [3])]
+    np.testing.assert_allclose(prob[0].values, [0.6])  # 2 * p_fr
+    diff = build_plan([Step("diffmean", "target")], "en", "fr", ns, tb)
+    np.testing.assert_allclose(diff[0].values, [3.0 - 1.5])  # μ_fr − mean(μ_en, μ_de)
+    replace = build_plan([Step("replace", "de", "mean", layers=(1, 1))], "en", "fr", ns, tb)
+    assert [(o.op, o.layer, o.values.tolist()) for o in replace] == [("replace", 1, [2.0, 2.0])]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"op": "set", "lang": "source"}, "numeric value"),
+        ({"op": "add", "lang": "target", "value": "median"}, "'mean' or 'prob'"),
+        ({"op": "boost"}, "op 'boost'"),
+    ],
+)
+def test_bad_steps_name_the_condition(raw, message):
+    with pytest.raises(ValueError, match=rf"conditions\.bad\[0\].*{message}"):
+        parse_condition("bad", [raw])

@@ -1,0 +1,136 @@
+"""A real snakemake run of the tiny config (.test/) on a tiny local model and FLORES text,
+and the config checks that must fail before any job runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from conftest import REPO, shared_data
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_config(model_dir: Path) -> dict:
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["corpus"]["path"] = str(shared_data() / "flores200_devtest")
+    config["models"]["tiny"]["source"]["path"] = str(model_dir)
+    return config
+
+
+def snakemake(workdir: Path, config: dict, *args: str, check: bool = True):
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(config_path),
+        "--cores",
+        "2",
+        "--resources",
+        "gpu=1",
+        *args,
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_llama_dir):
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = tiny_config(tiny_llama_dir)
+    snakemake(workdir, config)
+    return workdir, config
+
+
+def test_the_whole_dag_runs_and_writes_every_output(tiny_run):
+    workdir, _ = tiny_run
+    for lang in ["en", "de", "fr", "zh", "es"]:
+        stats = pl.read_parquet(workdir / f"results/activations/tiny/{lang}.parquet")
+        assert stats.columns == ["layer", "neuron", "n_tokens", "n_active", "act_sum", "act_sq_sum"]
+        assert stats.height == 3 * 48
+        assert stats["n_tokens"].unique().to_list() == [2000]  # the budget binds
+    for selection in ["lape-10", "lape-20"]:
+        neurons = pl.read_parquet(workdir / f"results/neurons/tiny/{selection}.parquet")
+        assert set(neurons["lang"]) <= {"en", "de", "fr", "zh", "es"}
+        assert (workdir / f"results/neurons/tiny/{selection}.pt").is_file()
+    scores = pl.read_parquet(workdir / "results/scores/tiny/forcing.parquet")
+    assert set(scores["condition"]) == {"baseline", "activate", "deactivate-activate"}
+    overall = scores.filter((pl.col("test_lang") == "all") & (pl.col("metric") == "success_rate"))
+    assert overall.height == 3
+    assert all(0.0 <= v <= 1.0 for v in overall["value"])
+    # 2 sources x 5 targets x 6 questions per condition
+    cells = scores.filter((pl.col("test_lang") != "all") & (pl.col("metric") == "success_rate"))
+    assert cells.group_by("condition").agg(pl.col("n").sum())["n"].to_list() == [60, 60, 60]
+    for path in [
+        "results/figures/tiny/none/forcing/baseline.png",
+        "results/figures/tiny/lape-10/forcing/activate.png",
+        "results/figures/tiny/lape-10/forcing/deactivate-activate.png",
+    ]:
+        assert (workdir / path).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_generations_and_langid_follow_the_schema(tiny_run):
+    workdir, _ = tiny_run
+    gen = pl.read_parquet(workdir / "results/generations/tiny/lape-10/forcing/activate.parquet")
+    assert gen.columns[:7] == [
+        "item_id",
+        "task",
+        "source_lang",
+        "target_lang",
+        "condition",
+        "question_idx",
+        "prompt",
+    ]
+    assert (
+        gen.height == 60
+        and gen["prompt"][0].startswith("Q: ")
+        and gen["prompt"][0].endswith(" \nA:")
+    )
+    lid = pl.read_parquet(workdir / "results/langid/tiny/lape-10/forcing/activate.parquet")
+    assert {"pred_lang", "pred_prob", "target_prob"} <= set(lid.columns)
+
+
+def test_a_second_run_has_nothing_to_do(tiny_run):
+    workdir, config = tiny_run
+    result = snakemake(workdir, config, "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.update(languages=["en", "xx"]), "languages"),
+        (lambda c: c["selections"]["lape-10"].update(top_rate=1.5), "top_rate"),
+        (lambda c: c["forcing"].update(sources=["ko"]), "forcing.sources: 'ko'"),
+        (lambda c: c["forcing"].update(conditions=["nope"]), "forcing.conditions: 'nope'"),
+        (
+            lambda c: c["conditions"].update(bad=[{"op": "add", "lang": "target", "value": "x"}]),
+            "conditions.bad[0]",
+        ),
+        (
+            lambda c: c["models"]["tiny"]["source"].update(path="/no/such/model"),
+            "models.tiny.source.path",
+        ),
+    ],
+)
+def test_bad_config_fails_before_any_job_with_one_line(tmp_path, tiny_llama_dir, edit, message):
+    config = tiny_config(tiny_llama_dir)
+    edit(config)
+    result = snakemake(tmp_path, config, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()

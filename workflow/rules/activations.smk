@@ -1,0 +1,26 @@
+def model_params(wildcards):
+    model = config["models"][wildcards.model]
+    return {
+        "dtype": model.get("dtype", "float32"),
+        "trust_remote_code": model.get("trust_remote_code", False),
+    }
+
+
+rule record_activations:
+    input:
+        model="resources/models/{model}",
+        corpus=f"resources/corpus/{CORPUS}/{{lang}}.parquet",
+    output:
+        "results/activations/{model}/{lang}.parquet",
+    params:
+        model=model_params,
+        recording=config["recording"],
+    resources:
+        gpu=lambda wc: config["models"][wc.model].get("gpus", 1),
+    threads: config["recording"].get("threads", 1)
+    log:
+        "logs/record_activations/{model}/{lang}.log",
+    benchmark:
+        "benchmarks/record_activations/{model}/{lang}.tsv"
+    script:
+        "../scripts/record_activations.py"

@@ -1,0 +1,80 @@
+import re
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from langarith.config import ConfigError, check_config, forcing_targets
+
+validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+try:
+    check_config(config)
+except ConfigError as err:
+    sys.exit(f"langarith: config error: {err}")
+
+REPO = Path(workflow.basedir)
+LANGUAGES = list(config["languages"])
+MODELS = list(config["models"])
+SELECTIONS = list(config["selections"])
+CONDITIONS = list(config["conditions"])
+CORPUS = config["corpus"]["name"]
+
+
+def alternatives(names):
+    return "|".join(re.escape(n) for n in names)
+
+
+wildcard_constraints:
+    model=alternatives(MODELS),
+    lang=alternatives(LANGUAGES),
+    corpus=re.escape(CORPUS),
+    selection=alternatives(SELECTIONS + ["none"]),
+    condition=alternatives(CONDITIONS),
+    task="forcing",
+
+
+def is_unsteered(condition):
+    """A condition without steps does not depend on any neuron selection."""
+    return not config["conditions"][condition]
+
+
+def selection_of(selection, condition):
+    return "none" if is_unsteered(condition) else selection
+
+
+def activation_files(wildcards):
+    return expand("results/activations/{model}/{lang}.parquet", model=wildcards.model, lang=LANGUAGES)
+
+
+def neuron_files(wildcards):
+    if wildcards.selection == "none":
+        return {}
+    stem = f"results/neurons/{wildcards.model}/{wildcards.selection}"
+    return {"neurons": f"{stem}.parquet", "summary": f"{stem}.json"}
+
+
+def forcing_cells():
+    """(selection, condition) pairs of the forcing grid, unsteered conditions once."""
+    cells = []
+    for selection in config["forcing"]["selections"]:
+        for condition in config["forcing"]["conditions"]:
+            cell = (selection_of(selection, condition), condition)
+            if cell not in cells:
+                cells.append(cell)
+    return cells
+
+
+def forcing_figures(model):
+    return [
+        f"results/figures/{model}/{selection}/forcing/{condition}.png"
+        for selection, condition in forcing_cells()
+    ]
+
+
+def all_outputs():
+    outputs = []
+    for model in MODELS:
+        outputs += expand("results/neurons/{model}/{selection}.parquet", model=model, selection=SELECTIONS)
+        outputs.append(f"results/scores/{model}/forcing.parquet")
+        outputs += forcing_figures(model)
+    return outputs

@@ -1,0 +1,71 @@
+rule generate_forcing:
+    input:
+        unpack(neuron_files),
+        model="resources/models/{model}",
+        activations=activation_files,
+        questions=str(REPO / config["forcing"].get("questions", "resources/prompts/forcing.tsv")),
+    output:
+        "results/generations/{model}/{selection}/forcing/{condition}.parquet",
+    params:
+        model=model_params,
+        steps=lambda wc: config["conditions"][wc.condition],
+        languages=LANGUAGES,
+        sources=config["forcing"]["sources"],
+        targets=forcing_targets(config),
+        generation=config["forcing"]["generation"],
+        threads=workflow.cores,
+    resources:
+        gpu=lambda wc: config["models"][wc.model].get("gpus", 1),
+    threads: workflow.cores
+    log:
+        "logs/generate/{model}/{selection}/forcing/{condition}.log",
+    benchmark:
+        "benchmarks/generate/{model}/{selection}/forcing/{condition}.tsv"
+    script:
+        "../scripts/generate_forcing.py"
+
+
+rule identify_language:
+    input:
+        "results/generations/{model}/{selection}/{task}/{condition}.parquet",
+    output:
+        "results/langid/{model}/{selection}/{task}/{condition}.parquet",
+    params:
+        langid_model=config["langid"].get("model"),
+    log:
+        "logs/identify_language/{model}/{selection}/{task}/{condition}.log",
+    script:
+        "../scripts/identify_language.py"
+
+
+rule score_forcing:
+    input:
+        lambda wc: [
+            f"results/langid/{wc.model}/{selection}/forcing/{condition}.parquet"
+            for selection, condition in forcing_cells()
+        ],
+    output:
+        "results/scores/{model}/forcing.parquet",
+    params:
+        cells=forcing_cells(),
+    log:
+        "logs/score/{model}/forcing.log",
+    script:
+        "../scripts/score_forcing.py"
+
+
+rule plot_forcing:
+    input:
+        "results/scores/{model}/forcing.parquet",
+    output:
+        report(
+            "results/figures/{model}/{selection}/forcing/{condition}.png",
+            caption="../report/forcing_heatmap.rst",
+            category="Language forcing",
+            subcategory="{model}",
+            labels={"selection": "{selection}", "condition": "{condition}"},
+        ),
+    log:
+        "logs/plot/{model}/{selection}/forcing/{condition}.log",
+    script:
+        "../scripts/plot_forcing.py"

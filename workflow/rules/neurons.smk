@@ -1,0 +1,14 @@
+rule select_neurons:
+    input:
+        activation_files,
+    output:
+        neurons="results/neurons/{model}/{selection}.parquet",
+        masks="results/neurons/{model}/{selection}.pt",
+        summary="results/neurons/{model}/{selection}.json",
+    params:
+        languages=LANGUAGES,
+        selection=lambda wc: config["selections"][wc.selection],
+    log:
+        "logs/select_neurons/{model}/{selection}.log",
+    script:
+        "../scripts/select_neurons.py"

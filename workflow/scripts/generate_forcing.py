@@ -1,0 +1,19 @@
+from langarith.forcing import run_forcing_job
+from langarith.jobs import job_logging
+
+with job_logging(snakemake.log[0], threads=snakemake.params.threads):
+    run_forcing_job(
+        model_dir=snakemake.input.model,
+        model_options=snakemake.params.model,
+        questions=snakemake.input.questions,
+        activation_files=list(snakemake.input.activations),
+        neurons=snakemake.input.get("neurons"),
+        summary=snakemake.input.get("summary"),
+        condition=snakemake.wildcards.condition,
+        steps=snakemake.params.steps,
+        languages=snakemake.params.languages,
+        sources=snakemake.params.sources,
+        targets=snakemake.params.targets,
+        generation=snakemake.params.generation,
+        output=snakemake.output[0],
+    )

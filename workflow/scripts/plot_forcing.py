@@ -1,0 +1,12 @@
+import polars as pl
+
+from langarith.jobs import job_logging
+from langarith.plots import score_heatmap
+
+with job_logging(snakemake.log[0]):
+    wc = snakemake.wildcards
+    scores = pl.read_parquet(snakemake.input[0]).filter(
+        (pl.col("selection") == wc.selection) & (pl.col("condition") == wc.condition)
+    )
+    title = f"{wc.model} · {wc.selection} · {wc.condition}: forcing success"
+    score_heatmap(scores, "success_rate", title, snakemake.output[0])

@@ -1,0 +1,13 @@
+from langarith.jobs import job_logging
+from langarith.record import record_corpus
+
+with job_logging(snakemake.log[0], threads=snakemake.threads) as log:
+    stats = record_corpus(
+        model_dir=snakemake.input.model,
+        corpus=snakemake.input.corpus,
+        model_options=snakemake.params.model,
+        recording=snakemake.params.recording,
+        metadata={"model": snakemake.wildcards.model, "lang": snakemake.wildcards.lang},
+    )
+    stats.write(snakemake.output[0])
+    log.info("%s: %d tokens recorded", snakemake.wildcards.lang, stats.n_tokens)
