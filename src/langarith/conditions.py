@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -65,6 +66,17 @@ class LanguageTables:
 
     act_mean: Mapping[str, np.ndarray]
     p_active: Mapping[str, np.ndarray]
+
+    @classmethod
+    def read(cls, languages: Sequence[str], paths: Sequence[str | Path]) -> LanguageTables:
+        """Tables from the activation statistics files of ``languages`` (same order)."""
+        from langarith.activations import ActivationStats
+
+        stats = {lang: ActivationStats.read(path) for lang, path in zip(languages, paths)}
+        return cls(
+            act_mean={lang: s.act_mean for lang, s in stats.items()},
+            p_active={lang: s.p_active for lang, s in stats.items()},
+        )
 
 
 def _lang_of(step: Step, source: str, target: str) -> str:

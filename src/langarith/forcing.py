@@ -137,7 +137,6 @@ def run_forcing_job(
     output: str,
 ) -> None:
     """The ``generate_forcing`` job: one condition, every (source, target) pair."""
-    from langarith.activations import ActivationStats
     from langarith.conditions import parse_condition
     from langarith.io import write_parquet
     from langarith.models import load_model
@@ -146,13 +145,7 @@ def run_forcing_job(
     neuron_set = tables = None
     if parsed:
         neuron_set = NeuronSet.read(neurons, summary)
-        stats = {
-            lang: ActivationStats.read(path) for lang, path in zip(languages, activation_files)
-        }
-        tables = LanguageTables(
-            act_mean={lang: s.act_mean for lang, s in stats.items()},
-            p_active={lang: s.p_active for lang, s in stats.items()},
-        )
+        tables = LanguageTables.read(languages, activation_files)
     loaded = load_model(
         model_dir,
         dtype=model_options.get("dtype", "float32"),
