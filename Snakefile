@@ -13,6 +13,8 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/activations.smk"
 include: "workflow/rules/neurons.smk"
 include: "workflow/rules/forcing.smk"
+include: "workflow/rules/tasks.smk"
+include: "workflow/rules/analysis.smk"
 
 
 rule all:

@@ -7,6 +7,10 @@ from snakemake.utils import validate
 from langarith.config import ConfigError, check_config, forcing_targets
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+# Optional sections have schemas of their own (one file per section).
+for _section in ("tasks", "fallback", "analysis", "quality"):
+    if _section in config:
+        validate(config[_section], workflow.source_path(f"../schemas/{_section}.schema.yaml"))
 try:
     check_config(config)
 except ConfigError as err:
@@ -77,4 +81,6 @@ def all_outputs():
         outputs += expand("results/neurons/{model}/{selection}.parquet", model=model, selection=SELECTIONS)
         outputs.append(f"results/scores/{model}/forcing.parquet")
         outputs += forcing_figures(model)
+        outputs += task_targets(model)
+        outputs += analysis_targets(model)
     return outputs
