@@ -15,6 +15,7 @@ include: "workflow/rules/neurons.smk"
 include: "workflow/rules/forcing.smk"
 include: "workflow/rules/tasks.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/provenance.smk"
 
 
 rule all:

@@ -83,4 +83,5 @@ def all_outputs():
         outputs += forcing_figures(model)
         outputs += task_targets(model)
         outputs += analysis_targets(model)
+        outputs += provenance_targets(model)
     return outputs
