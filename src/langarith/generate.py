@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from tqdm.auto import tqdm
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from langarith.steer import Plan, steer
 
@@ -18,6 +19,26 @@ def cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
         if pos != -1:
             end = min(end, pos)
     return text[:end].strip()
+
+
+class StopOnStrings(StoppingCriteria):
+    """Stops a row once the text of its last few new tokens contains a stop string.
+
+    Cheaper than transformers' ``StopStringCriteria`` for large vocabularies (no per-call
+    preprocessing of the whole vocabulary); the text is cut exactly by ``cut_at_stop`` later.
+    """
+
+    def __init__(self, tokenizer, stop_strings: Sequence[str], prompt_length: int, window: int = 8):
+        self.tokenizer = tokenizer
+        self.stop_strings = tuple(stop_strings)
+        self.prompt_length = prompt_length
+        self.window = window
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        start = max(self.prompt_length, input_ids.shape[1] - self.window)
+        tails = self.tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=True)
+        done = [any(stop in tail for stop in self.stop_strings) for tail in tails]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 def prepare_tokenizer(tokenizer):
@@ -57,17 +78,20 @@ def generate(
         rows = order[start : start + batch_size]
         enc = tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True).to(device)
         row_plans = [plans[i] for i in rows] if plans is not None else [[]]
+        prompt_length = enc["input_ids"].shape[1]
+        stopping = StoppingCriteriaList(
+            [StopOnStrings(tokenizer, stop_strings, prompt_length)] if stop_strings else []
+        )
         with steer(model, row_plans, positions=positions):
             out = model.generate(
                 **enc,
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
                 repetition_penalty=repetition_penalty,
-                stop_strings=list(stop_strings) or None,
-                tokenizer=tokenizer,
+                stopping_criteria=stopping,
                 pad_token_id=tokenizer.pad_token_id,
             )
-        new_tokens = out[:, enc["input_ids"].shape[1] :]
+        new_tokens = out[:, prompt_length:]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         for i, text in zip(rows, texts):
             outputs[i] = cut_at_stop(text, stop_strings)
