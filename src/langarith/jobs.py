@@ -1,4 +1,4 @@
-"""What every workflow job does first: log to its log file, fix threads and seeds."""
+"""What every workflow job does first: log to its log file, take its GPUs, fix threads and seeds."""
 
 from __future__ import annotations
 
@@ -10,10 +10,18 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from langarith.gpu import GpuClaim, claim_gpus
+
 
 @contextmanager
-def job_logging(log_path: str | None, threads: int | None = None) -> Iterator[logging.Logger]:
-    """Send stdout, stderr (tqdm progress included) and logging to ``log_path`` for the block."""
+def job_logging(
+    log_path: str | None, threads: int | None = None, gpus: int = 0
+) -> Iterator[logging.Logger]:
+    """Send stdout, stderr (tqdm progress included) and logging to ``log_path`` for the block.
+
+    ``gpus``: how many GPUs the rule asked for (its ``gpu`` resource). They are claimed before
+    torch is touched (see :mod:`langarith.gpu`) and released when the block ends.
+    """
     stream = open(log_path, "w", buffering=1, encoding="utf-8") if log_path else None
     saved = sys.stdout, sys.stderr
     if stream:
@@ -25,7 +33,9 @@ def job_logging(log_path: str | None, threads: int | None = None) -> Iterator[lo
         force=True,
     )
     logger = logging.getLogger("langarith")
+    claim: GpuClaim | None = None
     try:
+        claim = claim_gpus(int(gpus or 0), logger=logger)  # before CUDA can initialise
         seed_everything(0)
         if threads:
             import torch
@@ -36,6 +46,8 @@ def job_logging(log_path: str | None, threads: int | None = None) -> Iterator[lo
         logger.exception("job failed")
         raise
     finally:
+        if claim is not None:
+            claim.release()
         sys.stdout, sys.stderr = saved
         if stream:
             stream.close()

@@ -1,7 +1,8 @@
 from langarith.forcing import run_forcing_job
 from langarith.jobs import job_logging
 
-with job_logging(snakemake.log[0], threads=snakemake.params.threads):
+gpus = snakemake.resources.get("gpu", 0)  # the rule's `gpu` resource, as scheduled
+with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus):
     run_forcing_job(
         model_dir=snakemake.input.model,
         model_options=snakemake.params.model,

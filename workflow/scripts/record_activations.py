@@ -1,7 +1,8 @@
 from langarith.jobs import job_logging
 from langarith.record import record_corpus
 
-with job_logging(snakemake.log[0], threads=snakemake.threads) as log:
+gpus = snakemake.resources.get("gpu", 0)  # the rule's `gpu` resource, as scheduled
+with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus) as log:
     stats = record_corpus(
         model_dir=snakemake.input.model,
         corpus=snakemake.input.corpus,
