@@ -111,7 +111,9 @@ def run_lape(
         },
     }
     write_parquet(frame, out_parquet)
-    with atomic_path(out_masks) as tmp:
-        torch.save([[torch.from_numpy(idx) for idx in per_layer] for per_layer in masks], tmp)
+    # saved through a handle: torch names the archive inside after a path, and a temporary path
+    # would make two identical selections differ in bytes
+    with atomic_path(out_masks) as tmp, open(tmp, "wb") as handle:
+        torch.save([[torch.from_numpy(idx) for idx in per_layer] for per_layer in masks], handle)
     write_text(json.dumps(summary, indent=2) + "\n", out_summary)
     return summary

@@ -3,4 +3,19 @@
 
 
 def provenance_targets(model):
-    return []
+    return [f"results/provenance/{model}.json"]
+
+
+rule provenance:
+    input:
+        model="resources/models/{model}",
+    output:
+        "results/provenance/{model}.json",
+    log:
+        "logs/provenance/{model}.log",
+    params:
+        model=lambda wc: config["models"][wc.model],
+        # the whole config: a changed value rewrites the record (and its config_sha256)
+        config=config,
+    script:
+        "../scripts/provenance.py"
