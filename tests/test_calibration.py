@@ -1,0 +1,165 @@
+"""Calibration of the additive strength: prompts, choice rule, and a tiny-model sweep checked
+against a direct, unbatched computation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import REPO, load_tiny
+
+from langarith.calibration import (
+    best_alpha,
+    calibrated_alpha,
+    choose,
+    judge,
+    resolve_calibration,
+    scaled_steps,
+    sweep_outputs,
+    sweep_scores,
+)
+from langarith.conditions import LanguageTables, build_plan, parse_condition
+from langarith.forcing import read_questions, requests
+from langarith.generate import generate
+from langarith.neurons import NeuronSet
+from langarith.quality import repetition, units
+
+PROMPTS = REPO / "resources" / "prompts"
+STEPS = [
+    {"op": "set", "lang": "source", "value": 0.0},
+    {"op": "add", "lang": "target", "value": "mean", "strength": 1.0},
+]
+
+
+def test_calibration_prompts_are_disjoint_from_the_forcing_prompts():
+    calibration = read_questions(PROMPTS / "calibration.tsv")
+    forcing = read_questions(PROMPTS / "forcing.tsv")
+    assert set(calibration) == set(forcing)  # the same languages
+    for lang in forcing:
+        assert len(calibration[lang]) >= 1
+        assert not set(calibration[lang]) & set(forcing[lang]), lang
+    every_forcing = {q for qs in forcing.values() for q in qs}
+    assert not {q for qs in calibration.values() for q in qs} & every_forcing
+
+
+def test_scaled_steps_sets_the_strength_of_additive_steps_only():
+    steps = parse_condition("c", STEPS)
+    scaled = scaled_steps(steps, 3.0)
+    assert [s.strength for s in scaled] == [steps[0].strength, 3.0]
+    assert scaled[0] == steps[0]
+    with pytest.raises(ValueError, match="additive"):
+        scaled_steps(parse_condition("d", STEPS[:1]), 2.0)
+
+
+def test_best_alpha_ties_go_to_the_value_closest_to_one_then_the_smaller():
+    assert best_alpha([(0.5, 0.2), (2.0, 0.8), (4.0, 0.5)]) == 2.0
+    assert best_alpha([(0.5, 0.8), (2.0, 0.8), (4.0, 0.8)]) == 0.5  # |0.5−1| < |2−1|
+    assert best_alpha([(0.0, 0.5), (2.0, 0.5)]) == 0.0  # equally far from 1: the smaller
+    with pytest.raises(ValueError):
+        best_alpha([])
+
+
+def test_choice_and_calibrated_alpha(tmp_path):
+    scores = pl.DataFrame(
+        {
+            "target_lang": ["de", "de", "zh", "zh"],
+            "alpha": [1.0, 2.0, 1.0, 2.0],
+            "n": [6, 6, 6, 6],
+            "success_rate": [0.5, 1.0, 0.2, 0.3],
+            "fluent_rate": [1.0, 0.5, 1.0, 1.0],
+            "success_and_fluent": [0.5, 0.5, 0.2, 0.3],
+        }
+    )
+    chosen = choose(scores)
+    assert chosen["de"]["alpha"] == 1.0 and chosen["zh"]["alpha"] == 2.0
+    assert [p["alpha"] for p in chosen["zh"]["sweep"]] == [1.0, 2.0]
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps({"targets": chosen}))
+    assert calibrated_alpha(path, "zh") == 2.0
+    assert calibrated_alpha({"targets": chosen}, "de") == 1.0
+    with pytest.raises(ValueError, match="'fr'.*de zh"):
+        calibrated_alpha(path, "fr")
+
+
+def test_resolve_calibration_inherits_forcing_and_quality_settings():
+    config = {
+        "languages": ["en", "de", "zh"],
+        "selections": {"s": {}},
+        "conditions": {"baseline": [], "da": STEPS},
+        "forcing": {
+            "selections": ["s"],
+            "conditions": ["baseline", "da"],
+            "targets": "all",
+            "generation": {"max_new_tokens": 16, "batch_size": 32},
+        },
+        "quality": {"max_repetition": 0.4, "calibration": {"grid": [1, 2], "max_new_tokens": 8}},
+    }
+    cal = resolve_calibration(config)
+    assert cal["condition"] == "da" and cal["selections"] == ["s"]
+    assert cal["targets"] == ["en", "de", "zh"] and cal["max_repetition"] == 0.4
+    assert cal["generation"] == {"max_new_tokens": 8, "batch_size": 32}
+    config["quality"]["calibration"]["condition"] = "baseline"
+    with pytest.raises(ValueError, match="no additive step"):
+        resolve_calibration(config)
+
+
+def fake_identify(texts):
+    """A deterministic stand-in for lid.176 whose label depends on the text."""
+    return [("de", "fr", "en")[sum(map(ord, t)) % 3] for t in texts]
+
+
+def test_tiny_model_calibration_picks_the_directly_computed_best(tiny_llama_dir):
+    model, tokenizer = load_tiny(tiny_llama_dir)
+    languages = ("en", "de", "fr")
+    rng = np.random.default_rng(0)
+    n_layers, width = model.config.num_hidden_layers, model.config.intermediate_size
+    masks = {
+        lang: [np.sort(rng.choice(width, 8, replace=False)) for _ in range(n_layers)]
+        for lang in languages
+    }
+    neurons = NeuronSet(languages, n_layers, width, masks)
+    tables = LanguageTables(
+        act_mean={lang: rng.normal(0, 2, (n_layers, width)) for lang in languages},
+        p_active={lang: rng.uniform(0, 1, (n_layers, width)) for lang in languages},
+    )
+    reqs = [
+        r
+        for r in requests(read_questions(PROMPTS / "calibration.tsv"), ["en"], ["de", "fr"])
+        if r.question_idx < 3
+    ]
+    steps = parse_condition("da", STEPS)
+    grid = [0.0, 1.0, 3.0, 8.0]
+    generation = {"max_new_tokens": 5, "repetition_penalty": 1.1, "batch_size": 8}
+
+    outputs = sweep_outputs(model, tokenizer, reqs, steps, grid, neurons, tables, generation)
+    assert outputs.height == len(grid) * len(reqs)
+    chosen = choose(sweep_scores(judge(outputs, fake_identify, 3, 0.5)))
+
+    direct: dict[str, dict[float, float]] = {"de": {}, "fr": {}}
+    for alpha in grid:  # one α at a time, in other batches than the sweep's
+        plans = [
+            build_plan(scaled_steps(steps, alpha), r.source, r.target, neurons, tables)
+            for r in reqs
+        ]
+        texts = generate(
+            model, tokenizer, [r.prompt for r in reqs], plans,
+            max_new_tokens=5, repetition_penalty=1.1, batch_size=len(reqs), progress=False,
+        )  # fmt: skip
+        batched = outputs.filter(pl.col("alpha") == alpha)["output"].to_list()
+        assert texts == batched  # batching across grid points changes no output
+        for target in direct:
+            good = [
+                lang == target and repetition(units(t), 3) <= 0.5
+                for r, t, lang in zip(reqs, texts, fake_identify(texts))
+                if r.target == target
+            ]
+            direct[target][alpha] = sum(good) / len(good)
+    for target, by_alpha in direct.items():
+        top = max(by_alpha.values())
+        best = min((a for a in grid if by_alpha[a] == top), key=lambda a: (abs(a - 1), a))
+        assert chosen[target]["alpha"] == best
+        assert chosen[target]["success_and_fluent"] == pytest.approx(top)
+    # the grid points differ: a real choice, not a tie broken by the rule
+    assert any(len(set(by_alpha.values())) > 1 for by_alpha in direct.values())
