@@ -1,0 +1,235 @@
+"""The fallback experiment (method.md §4.2): deactivate the neurons of more and more languages and
+see which language the model falls back to.
+
+Step k deactivates the per-layer union of the neurons of the first k languages of the order
+``en, fr, es, it, pt, ru, de, ar, zh, ko, ja`` (those configured), setting them to a constant
+c = −1.5 (the anchor's ``negative`` method); step 0 deactivates nothing (the reference). The
+prompts are English questions formatted as ``Q: {question}\\nA:`` — the anchor wrote
+``Q: {question}A:`` with no newline, which glues the answer cue to the question. Decoding is
+greedy with repetition penalty 1.1. Outputs are identified with lid.176; per step we report the
+share of each detected language and the modal one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+if TYPE_CHECKING:  # torch-free at import: the summary job never loads torch
+    from langarith.neurons import NeuronSet
+    from langarith.steer import NeuronOp
+
+ORDER = ("en", "fr", "es", "it", "pt", "ru", "de", "ar", "zh", "ko", "ja")
+PROMPT_TEMPLATE = "Q: {question}\nA:"
+STOP_STRINGS = ("\nQ:", "\nA:")
+VALUE = -1.5
+GENERATION_DEFAULTS = {
+    "max_new_tokens": 128,
+    "repetition_penalty": 1.1,
+    "stop_strings": list(STOP_STRINGS),
+    "batch_size": 16,
+}
+
+GENERATION_SCHEMA = {
+    "step": pl.Int32,
+    "deactivated": pl.String,
+    "added_lang": pl.String,
+    "n_neurons": pl.Int64,
+    "prompt_idx": pl.Int32,
+    "prompt": pl.String,
+    "output": pl.String,
+}
+DISTRIBUTION_SCHEMA = {
+    "step": pl.Int32,
+    "label": pl.String,
+    "deactivated": pl.String,
+    "added_lang": pl.String,
+    "n_neurons": pl.Int64,
+    "pred_lang": pl.String,
+    "count": pl.Int64,
+    "share": pl.Float64,
+    "modal_lang": pl.String,
+    "modal_share": pl.Float64,
+    "n": pl.Int64,
+}
+
+
+def resolve_fallback(raw: Mapping, config: Mapping) -> dict:
+    """The fallback settings as plain builtins; ``ValueError`` naming a bad key."""
+    languages = list(config["languages"])
+    for sel in raw["selections"]:
+        if sel not in config["selections"]:
+            raise ValueError(f"fallback.selections: {sel!r} is not a key of selections")
+    order = list(raw.get("order", ORDER))
+    if len(set(order)) != len(order):
+        raise ValueError("fallback.order: a language is listed twice")
+    used = [code for code in order if code in languages]
+    if not used:
+        raise ValueError("fallback.order: none of these languages is configured")
+    return {
+        "selections": list(raw["selections"]),
+        "order": used,
+        "value": float(raw.get("value", VALUE)),
+        "prompts": str(raw.get("prompts", "resources/prompts/fallback_en.txt")),
+        "max_prompts": raw.get("max_prompts"),
+        "generation": {**GENERATION_DEFAULTS, **dict(raw.get("generation") or {})},
+    }
+
+
+def cumulative_steps(order: Sequence[str]) -> list[tuple[str, ...]]:
+    """``[(), (en,), (en, fr), …]``: step 0 deactivates nothing."""
+    return [tuple(order[:k]) for k in range(len(order) + 1)]
+
+
+def union_plan(neurons: NeuronSet, langs: Sequence[str], value: float) -> list[NeuronOp]:
+    """Set the per-layer union of the neurons of ``langs`` to ``value``."""
+    from langarith.steer import NeuronOp
+
+    plan = []
+    for lang in langs:
+        if lang not in neurons.masks:
+            raise ValueError(f"language {lang!r} is not in this neuron selection")
+    for layer in range(neurons.n_layers):
+        parts = [neurons.masks[lang][layer] for lang in langs]
+        idx = np.unique(np.concatenate(parts)) if parts else np.array([], dtype=np.int64)
+        if len(idx):
+            plan.append(NeuronOp("set", layer, idx.astype(np.int64), np.full(len(idx), value)))
+    return plan
+
+
+def read_prompts(path: str | Path, max_prompts: int | None = None) -> list[str]:
+    """The non-empty lines of ``path`` (first ``max_prompts``), formatted as ``Q: …\\nA:``."""
+    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").split("\n")]
+    questions = [line for line in lines if line]
+    if max_prompts is not None:
+        questions = questions[:max_prompts]
+    if not questions:
+        raise ValueError(f"{path}: no fallback questions")
+    return [PROMPT_TEMPLATE.format(question=q) for q in questions]
+
+
+def run_fallback(
+    model, tokenizer, neurons: NeuronSet, prompts: Sequence[str], settings: Mapping
+) -> pl.DataFrame:
+    """Generate every prompt under every cumulative step (one batched pass, one plan per row)."""
+    from langarith.generate import generate
+
+    rows, texts_in, plans = [], [], []
+    for k, langs in enumerate(cumulative_steps(settings["order"])):
+        plan = union_plan(neurons, langs, settings["value"])
+        n_neurons = int(sum(len(op.neurons) for op in plan))
+        for i, prompt in enumerate(prompts):
+            rows.append((k, ",".join(langs), langs[-1] if langs else "", n_neurons, i, prompt))
+            texts_in.append(prompt)
+            plans.append(plan)
+    gen = settings["generation"]
+    outputs = generate(
+        model,
+        tokenizer,
+        texts_in,
+        plans,
+        max_new_tokens=int(gen["max_new_tokens"]),
+        repetition_penalty=float(gen["repetition_penalty"]),
+        stop_strings=tuple(gen["stop_strings"]),
+        batch_size=int(gen["batch_size"]),
+    )
+    columns = list(GENERATION_SCHEMA)
+    data = {name: [row[j] for row in rows] for j, name in enumerate(columns[:-1])}
+    data["output"] = outputs
+    return pl.DataFrame(data, schema=GENERATION_SCHEMA)
+
+
+def run_fallback_job(
+    model_dir: str,
+    model_options: Mapping,
+    neurons: str,
+    summary: str,
+    prompts: str,
+    settings: Mapping,
+    output: str,
+) -> pl.DataFrame:
+    """The ``generate_fallback`` job."""
+    from langarith.io import write_parquet
+    from langarith.models import load_model
+    from langarith.neurons import NeuronSet
+
+    neuron_set = NeuronSet.read(neurons, summary)
+    loaded = load_model(
+        model_dir,
+        dtype=model_options.get("dtype", "float32"),
+        trust_remote_code=model_options.get("trust_remote_code", False),
+    )
+    frame = run_fallback(
+        loaded.model,
+        loaded.tokenizer,
+        neuron_set,
+        read_prompts(prompts, settings.get("max_prompts")),
+        settings,
+    )
+    write_parquet(frame, output)
+    return frame
+
+
+def step_label(deactivated: str) -> str:
+    if not deactivated:
+        return "0: none"
+    langs = deactivated.split(",")
+    return f"{len(langs)}: +{langs[-1]}" if len(langs) > 1 else f"1: {langs[0]}"
+
+
+def distribution(langid: pl.DataFrame) -> pl.DataFrame:
+    """Per step: count and share of every detected language, and the modal language (ties:
+    the alphabetically first)."""
+    counts = langid.group_by(["step", "deactivated", "added_lang", "n_neurons", "pred_lang"]).agg(
+        pl.len().cast(pl.Int64).alias("count")
+    )
+    totals = counts.group_by("step").agg(pl.col("count").sum().alias("n"))
+    counts = counts.join(totals, on="step").with_columns(
+        (pl.col("count") / pl.col("n")).alias("share")
+    )
+    modal = (
+        counts.sort(["step", "count", "pred_lang"], descending=[False, True, False])
+        .group_by("step", maintain_order=True)
+        .first()
+        .select(
+            "step", pl.col("pred_lang").alias("modal_lang"), pl.col("share").alias("modal_share")
+        )
+    )
+    out = counts.join(modal, on="step").with_columns(
+        pl.col("deactivated").map_elements(step_label, return_dtype=pl.String).alias("label")
+    )
+    return (
+        out.select(list(DISTRIBUTION_SCHEMA))
+        .cast(DISTRIBUTION_SCHEMA)
+        .sort(["step", "count", "pred_lang"], descending=[False, True, False])
+    )
+
+
+def summarize_fallback(
+    generations: str,
+    langid_out: str,
+    distribution_out: str,
+    figure_out: str,
+    title: str,
+    langid_model: str | None = None,
+) -> pl.DataFrame:
+    """The ``summarize_fallback`` job: LID of every output, the distribution, the figure."""
+    from langarith.io import write_parquet
+    from langarith.langid import LanguageIdentifier
+    from langarith.task_plots import fallback_figure
+
+    frame = pl.read_parquet(generations)
+    predictions = LanguageIdentifier(langid_model).predict(frame["output"].to_list())
+    langid = frame.with_columns(
+        pl.Series("pred_lang", [p.lang for p in predictions], dtype=pl.String),
+        pl.Series("pred_prob", [p.prob for p in predictions], dtype=pl.Float64),
+    )
+    dist = distribution(langid)
+    write_parquet(langid, langid_out)
+    write_parquet(dist, distribution_out)
+    fallback_figure(dist, title, figure_out)
+    return dist

@@ -1,0 +1,154 @@
+"""Steering packs: export -> load gives the same plans as the pipeline's own files, bit for bit,
+and the files are readable with safetensors + json alone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import load_tiny
+
+from langarith.activations import ActivationStats
+from langarith.conditions import LanguageTables, build_plan, parse_condition
+from langarith.neurons import NeuronSet, run_lape
+from langarith.pack import FORMAT, check_model, export_pack, load_pack
+from langarith.steer import steer
+
+LANGS = ["en", "de", "fr", "zh"]
+LAYERS, WIDTH = 3, 48  # the tiny models of conftest
+CONDITIONS = {
+    "activate": [{"op": "add", "lang": "target", "value": "mean", "strength": 1.0}],
+    "deactivate-activate": [
+        {"op": "set", "lang": "source", "value": 0.0},
+        {"op": "add", "lang": "target", "value": "mean", "strength": 1.0},
+    ],
+    "prob": [{"op": "add", "lang": "target", "value": "prob", "strength": 0.5}],
+    "replace": [{"op": "replace", "lang": "target", "value": "mean"}],
+    "diffmean": [{"op": "diffmean", "lang": "target", "strength": 2.0}],
+    "scale-late": [{"op": "scale", "lang": "target", "strength": 3.0, "layers": [1, 2]}],
+    "fixed": [{"op": "set", "lang": "zh", "value": -1.5}],
+}
+
+
+@pytest.fixture(scope="module")
+def pipeline_files(tmp_path_factory):
+    """Activation statistics, LAPE outputs and a pack, written by the pipeline's functions."""
+    root = tmp_path_factory.mktemp("pack")
+    rng = np.random.default_rng(7)
+    paths, stats = [], []
+    for k, lang in enumerate(LANGS):
+        n = 1000 + 100 * k
+        p = rng.beta(0.5, 3.0, size=(LAYERS, WIDTH)) * 0.8
+        p[:, k * 2 : k * 2 + 3] = rng.uniform(0.93, 0.99, size=(LAYERS, 3))  # language neurons
+        act_sum = rng.normal(0.1 * k, 0.5, size=(LAYERS, WIDTH)) * n
+        s = ActivationStats(
+            n_tokens=n,
+            n_active=np.round(p * n).astype(np.int64),
+            act_sum=act_sum,
+            act_sq_sum=act_sum**2 / n + n,
+        )
+        path = root / f"{lang}.parquet"
+        s.write(path)
+        paths.append(path)
+        stats.append(s)
+    neurons, masks, summary = root / "sel.parquet", root / "sel.pt", root / "sel.json"
+    run_lape(stats, LANGS, 0.1, 0.95, 0.95, neurons, masks, summary)
+    pack_dir = root / "pack"
+    meta = export_pack(neurons, summary, paths, LANGS, pack_dir, {"model": "tiny"})
+    return {"neurons": neurons, "summary": summary, "stats": paths, "pack": pack_dir, "meta": meta}
+
+
+def plans_equal(a, b) -> bool:
+    return len(a) == len(b) and all(
+        x.op == y.op
+        and x.layer == y.layer
+        and np.array_equal(x.neurons, y.neurons)
+        and np.array_equal(x.values, y.values)  # exact, not approximate
+        for x, y in zip(a, b)
+    )
+
+
+def test_pack_plans_equal_pipeline_plans_for_every_condition_and_pair(pipeline_files):
+    f = pipeline_files
+    neurons = NeuronSet.read(f["neurons"], f["summary"])
+    tables = LanguageTables.read(LANGS, f["stats"])
+    packed_neurons, packed_tables = load_pack(f["pack"])
+    assert packed_neurons.languages == tuple(LANGS)
+    for lang in LANGS:
+        for layer in range(LAYERS):
+            assert np.array_equal(packed_neurons.masks[lang][layer], neurons.masks[lang][layer])
+    checked = 0
+    for name, raw in CONDITIONS.items():
+        steps = parse_condition(name, raw)
+        for source in LANGS:
+            for target in LANGS:
+                expected = build_plan(steps, source, target, neurons, tables)
+                got = build_plan(steps, source, target, packed_neurons, packed_tables)
+                assert plans_equal(got, expected), (name, source, target)
+                checked += len(expected)
+    assert checked > 20
+    assert all(neurons.count(lang) > 0 for lang in LANGS)
+
+
+def test_pack_files_stand_alone(pipeline_files):
+    from safetensors.numpy import load_file
+
+    f = pipeline_files
+    meta = json.loads((f["pack"] / "pack.json").read_text())
+    assert meta["format"] == FORMAT and meta["model"] == "tiny"
+    assert meta["languages"] == LANGS and (meta["n_layers"], meta["width"]) == (LAYERS, WIDTH)
+    assert meta["lape"]["top_rate"] == 0.1
+    arrays = load_file(str(f["pack"] / "neurons.safetensors"))
+    summary = json.loads(f["summary"].read_text())
+    # the union of the selected neurons, with membership as LAPE assigned it
+    assert arrays["member"].shape == (len(LANGS), len(arrays["layer"]))
+    for k, lang in enumerate(LANGS):
+        assert int(arrays["member"][k].sum()) == summary["neurons_per_language"][lang]
+    # μ of language k at neuron u, recomputed by hand from the statistics file
+    stats = ActivationStats.read(f["stats"][2])
+    u = len(arrays["layer"]) // 2
+    layer, neuron = int(arrays["layer"][u]), int(arrays["neuron"][u])
+    assert arrays["act_mean"][2, u] == stats.act_sum[layer, neuron] / stats.n_tokens
+    assert arrays["p_active"][2, u] == stats.n_active[layer, neuron] / stats.n_tokens
+    assert arrays["act_mean"].dtype == np.float64
+
+
+def test_a_loaded_pack_steers_a_model_like_the_pipeline(pipeline_files, tiny_llama_dir):
+    f = pipeline_files
+    model, tokenizer = load_tiny(tiny_llama_dir)
+    check_model(f["pack"], model)
+    steps = parse_condition("deactivate-activate", CONDITIONS["deactivate-activate"])
+    pipeline_plan = build_plan(
+        steps,
+        "en",
+        "fr",
+        NeuronSet.read(f["neurons"], f["summary"]),
+        LanguageTables.read(LANGS, f["stats"]),
+    )
+    pack_plan = build_plan(steps, "en", "fr", *load_pack(f["pack"]))
+    ids = tokenizer(["The weather is nice today."], return_tensors="pt")
+    with torch.no_grad():
+        plain = model(**ids).logits
+        with steer(model, pipeline_plan):
+            expected = model(**ids).logits
+        with steer(model, pack_plan):
+            got = model(**ids).logits
+    assert torch.equal(got, expected)
+    assert not torch.allclose(got, plain)
+
+
+def test_check_model_rejects_another_shape(pipeline_files, tiny_llama_dir, tmp_path):
+    meta = json.loads((pipeline_files["pack"] / "pack.json").read_text())
+    meta["width"] = 64
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "pack.json").write_text(json.dumps(meta))
+    model, _ = load_tiny(tiny_llama_dir)
+    with pytest.raises(ValueError, match="3 × 48"):
+        check_model(bad, model)
+    meta["format"] = "something-else"
+    (bad / "pack.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="not a steering pack"):
+        load_pack(bad)

@@ -1,0 +1,229 @@
+"""A real snakemake run of the tasks, the fallback experiment and the packs on the tiny config
+(.test/), checked against direct recomputations from the files the run wrote."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from conftest import REPO, load_tiny
+from test_workflow import tiny_config
+
+from langarith.conditions import LanguageTables, build_plan, parse_condition
+from langarith.generate import generate
+from langarith.langid import LanguageIdentifier
+from langarith.neurons import NeuronSet
+from langarith.pack import load_pack
+from langarith.task_run import load_task_items, task_requests, task_scores
+from langarith.tasks import get_task
+
+pytestmark = pytest.mark.slow
+
+MODEL, SEL = "tiny", "lape-10"
+
+
+def snakemake(workdir: Path, config: dict, *args: str, dry_run: bool = False):
+    """Run snakemake on this file's targets (``test_workflow.snakemake`` puts extra arguments
+    after ``--resources``, where targets would be read as resources)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    cmd = [sys.executable, "-m", "snakemake", *targets(config), "-s", str(REPO / "Snakefile")]
+    cmd += ["-d", str(workdir), "--configfile", str(config_path), "--cores", "2"]
+    cmd += ["--resources", "gpu=1", *(["--dry-run"] if dry_run else []), *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def targets(config: dict) -> list[str]:
+    out = []
+    for task, settings in config["tasks"].items():
+        out.append(f"results/scores/{MODEL}/{task}.parquet")
+        for condition in settings["conditions"]:
+            if config["conditions"][condition]:  # steered; the baseline is a column of it
+                out.append(f"results/figures/{MODEL}/{SEL}/{task}/{condition}.png")
+    out += [
+        f"results/fallback/{MODEL}/{SEL}/languages.parquet",
+        f"results/figures/{MODEL}/{SEL}/fallback.png",
+        f"results/packs/{MODEL}/{SEL}",
+    ]
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_llama_dir):
+    workdir = tmp_path_factory.mktemp("tasks")
+    config = tiny_config(tiny_llama_dir)
+    # Smaller than .test (test_workflow.py runs all of it): three languages, one generative and
+    # one multiple-choice task, no analysis sections.
+    config["languages"] = ["en", "de", "fr"]
+    config["tasks"] = {k: v for k, v in config["tasks"].items() if k in ("qa", "reading")}
+    config["fallback"]["max_prompts"] = 2
+    for section in ("analysis", "quality"):
+        config.pop(section, None)
+    snakemake(workdir, config)
+    return workdir, config
+
+
+def generations(workdir, selection, task, condition) -> pl.DataFrame:
+    return pl.read_parquet(
+        workdir / f"results/generations/{MODEL}/{selection}/{task}/{condition}.parquet"
+    )
+
+
+def test_the_baseline_runs_once_per_test_language_and_steering_covers_the_grid(run):
+    workdir, config = run
+    for task, settings in config["tasks"].items():
+        n = settings["max_items"]
+        base = generations(workdir, "none", task, "baseline")
+        assert base["target_lang"].unique().to_list() == ["none"]
+        assert base.group_by("source_lang").len().sort("source_lang")["len"].to_list() == [n] * 2
+        assert sorted(base["source_lang"].unique()) == sorted(settings["langs"])
+        assert not (workdir / f"results/generations/{MODEL}/{SEL}/{task}/baseline.parquet").exists()
+        (condition,) = [c for c in settings["conditions"] if c != "baseline"]
+        steered = generations(workdir, SEL, task, condition)
+        cells = steered.group_by(["source_lang", "target_lang"]).len()
+        assert cells.height == len(settings["langs"]) * len(settings["steer_langs"])
+        assert set(cells["len"]) == {n}
+        assert set(steered["target_lang"]) == set(settings["steer_langs"])
+        if task in ("reading", "nli"):
+            assert (
+                steered["option_logliks"].list.len().to_list()
+                == steered["options"].list.len().to_list()
+            )
+            assert steered["loglik_pred"].is_not_null().all()
+
+
+def test_steered_outputs_equal_a_direct_run_from_the_pipeline_files(run, tiny_llama_dir):
+    workdir, config = run
+    task, condition = "qa", "deactivate-activate"  # source -> test language, target -> steered
+    settings = config["tasks"][task]
+    neurons = NeuronSet.read(
+        workdir / f"results/neurons/{MODEL}/{SEL}.parquet",
+        workdir / f"results/neurons/{MODEL}/{SEL}.json",
+    )
+    tables = LanguageTables.read(
+        config["languages"],
+        [workdir / f"results/activations/{MODEL}/{lang}.parquet" for lang in config["languages"]],
+    )
+    steps = parse_condition(condition, config["conditions"][condition])
+    items = load_task_items(task, settings["source"], settings["langs"], settings["max_items"])
+    reqs = task_requests(items, settings["steer_langs"], steps, neurons, tables)
+    model, tokenizer = load_tiny(tiny_llama_dir)
+    spec = get_task(task).SPEC
+    direct = [
+        generate(
+            model,
+            tokenizer,
+            [r.item.prompt],
+            [r.plan],
+            max_new_tokens=settings["generation"]["max_new_tokens"],
+            stop_strings=spec.stop_strings,
+            progress=False,
+        )[0]
+        for r in reqs
+    ]
+    frame = generations(workdir, SEL, task, condition)
+    assert frame["output"].to_list() == direct
+    assert frame["target_lang"].to_list() == [r.steer_lang for r in reqs]
+
+
+def test_scores_equal_a_recomputation_and_improvements_are_differences(run):
+    workdir, config = run
+    identifier = LanguageIdentifier()
+    expected_metrics = {
+        "translation": {"bleu", "chrf++", "anchor_sentence_bleu", "lid_reference_rate"},
+        "qa": {"exact_match", "f1"},
+        "reading": {"accuracy", "accuracy_loglik", "parse_rate"},
+        "nli": {"accuracy", "accuracy_loglik", "entailment"},
+    }
+    for task, settings in config["tasks"].items():
+        scores = pl.read_parquet(workdir / f"results/scores/{MODEL}/{task}.parquet")
+        (condition,) = [c for c in settings["conditions"] if c != "baseline"]
+        parts = [
+            ("none", generations(workdir, "none", task, "baseline")),
+            (SEL, generations(workdir, SEL, task, condition)),
+        ]
+        again = task_scores(
+            parts, MODEL, task, "baseline", identifier if task == "translation" else None
+        )
+        assert scores.equals(again, null_equal=True)
+        assert expected_metrics[task] <= set(scores["metric"])
+        base = scores.filter(pl.col("condition") == "baseline")
+        steered = scores.filter(
+            (pl.col("condition") == condition) & ~pl.col("metric").str.ends_with("_improvement")
+        )
+        for row in steered.iter_rows(named=True):
+            b = base.filter(
+                (pl.col("test_lang") == row["test_lang"]) & (pl.col("metric") == row["metric"])
+            )["value"][0]
+            gain = scores.filter(
+                (pl.col("condition") == condition)
+                & (pl.col("test_lang") == row["test_lang"])
+                & (pl.col("steer_lang") == row["steer_lang"])
+                & (pl.col("metric") == row["metric"] + "_improvement")
+            )["value"][0]
+            assert gain == pytest.approx(row["value"] - b, nan_ok=True)
+
+
+def test_figures_fallback_and_pack(run):
+    workdir, config = run
+    for path in targets(config):
+        if path.endswith(".png"):
+            assert (workdir / path).read_bytes()[:4] == b"\x89PNG"
+    dist = pl.read_parquet(workdir / f"results/fallback/{MODEL}/{SEL}/languages.parquet")
+    # the configured languages in the anchor's order (en fr es it pt ru de ...): en, fr, de
+    steps = dist.select("step", "deactivated").unique().sort("step")
+    assert steps["deactivated"].to_list() == ["", "en", "en,fr", "en,fr,de"]
+    per_step = dist.group_by("step").agg(pl.col("count").sum(), pl.col("share").sum())
+    assert set(per_step["count"]) == {config["fallback"]["max_prompts"]}
+    assert all(s == pytest.approx(1.0) for s in per_step["share"])
+    lid = pl.read_parquet(workdir / f"results/fallback/{MODEL}/{SEL}/langid.parquet")
+    assert lid["prompt"][0].endswith("\nA:") and "\nA:" not in lid["prompt"][0][:-3]
+    # the pack gives the same plans as the pipeline's own files
+    neurons = NeuronSet.read(
+        workdir / f"results/neurons/{MODEL}/{SEL}.parquet",
+        workdir / f"results/neurons/{MODEL}/{SEL}.json",
+    )
+    tables = LanguageTables.read(
+        config["languages"],
+        [workdir / f"results/activations/{MODEL}/{lang}.parquet" for lang in config["languages"]],
+    )
+    packed = load_pack(workdir / f"results/packs/{MODEL}/{SEL}")
+    steps = parse_condition("da", config["conditions"]["deactivate-activate"])
+    for source, target in [("en", "de"), ("fr", "en"), ("de", "de")]:
+        a = build_plan(steps, source, target, neurons, tables)
+        b = build_plan(steps, source, target, *packed)
+        assert [(o.op, o.layer, o.neurons.tolist(), o.values.tolist()) for o in a] == [
+            (o.op, o.layer, o.neurons.tolist(), o.values.tolist()) for o in b
+        ]
+
+
+def test_editing_one_task_reruns_only_that_task(run):
+    workdir, config = run
+    edited = copy.deepcopy(config)
+    edited["tasks"]["qa"]["max_items"] = 1  # every qa job
+    edited["tasks"]["reading"]["steer_langs"] = ["de"]  # the steered reading job, not its baseline
+    edited["tasks"]["reading"]["plot_metric"] = "accuracy_loglik"
+    result = snakemake(workdir, edited, dry_run=True)
+    text = "\n".join(  # the outputs of the jobs that would run
+        line for line in (result.stdout + result.stderr).splitlines() if "output:" in line
+    )
+    generated = set(re.findall(r"results/generations/tiny/([\w.-]+/\w+/[\w-]+)\.parquet", text))
+    rescored = set(re.findall(r"results/scores/tiny/(\w+)\.parquet", text))
+    plotted = set(re.findall(r"results/figures/tiny/[\w.-]+/(\w+)/[\w-]+\.png", text))
+    assert generated == {
+        "none/qa/baseline",
+        f"{SEL}/qa/deactivate-activate",
+        f"{SEL}/reading/activate",
+    }
+    assert rescored == {"qa", "reading"} and plotted == {"qa", "reading"}
+    assert "fallback" not in text and "packs" not in text

@@ -1,0 +1,13 @@
+from langarith.jobs import job_logging
+from langarith.pack import export_pack
+
+with job_logging(snakemake.log[0]) as log:
+    meta = export_pack(
+        neurons_parquet=snakemake.input.neurons,
+        summary_json=snakemake.input.summary,
+        activation_files=list(snakemake.input.activations),
+        languages=snakemake.params.languages,
+        out_dir=snakemake.output[0],
+        metadata=snakemake.params.metadata,
+    )
+    log.info("pack of %d neurons: %s", meta["n_union"], meta["neurons_per_language"])
