@@ -9,7 +9,13 @@ import torch.nn.functional as F
 from conftest import load_tiny
 
 from langarith.activations import ActivationStats
-from langarith.record import chunk_batches, pack, record_token_stream
+from langarith.record import (
+    ActivationRecorder,
+    chunk_batches,
+    pack,
+    record_token_stream,
+    reduce_activations,
+)
 from langarith.sites import UnsupportedModelError, find_sites
 
 ACT = {"llama": F.silu, "gemma3": lambda x: F.gelu(x, approximate="tanh")}
@@ -119,7 +125,9 @@ def test_statistics_roundtrip_through_parquet(tmp_path, tiny_gemma3_dir):
 
 def test_pack_concatenates_and_truncates_to_budget():
     stream = pack([[1, 2, 3], [4, 5], [6, 7, 8, 9]], chunk_tokens=4, max_tokens=7)
-    assert stream.tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert stream.tolist() == [1, 2, 3, 4, 5, 6, 7] and stream.dtype == np.int64
+    assert pack([[1, 2], [3]], chunk_tokens=4).tolist() == [1, 2, 3]
+    assert pack([], chunk_tokens=4).tolist() == []
     batches = list(chunk_batches(stream, 3, batch_size=8))
     assert [b.tolist() for b in batches] == [[[1, 2, 3], [4, 5, 6]], [[7]]]
 
@@ -134,7 +142,65 @@ def test_sites_are_the_activation_modules(tiny_llama_dir):
 def test_unsupported_architecture_is_named():
     import transformers
 
-    config = transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50)
-    model = transformers.GPT2LMHeadModel(config)
-    with pytest.raises(UnsupportedModelError, match="'gpt2'.*GATED_ACT_FN_SITES"):
+    config = transformers.OPTConfig(
+        num_hidden_layers=1,
+        hidden_size=16,
+        ffn_dim=32,
+        num_attention_heads=2,
+        vocab_size=50,
+        word_embed_proj_dim=16,
+    )
+    model = transformers.OPTForCausalLM(config)
+    with pytest.raises(UnsupportedModelError, match=r"'opt' \(OPTForCausalLM\).*SiteSpec.*SITES"):
         find_sites(model)
+
+
+@pytest.mark.parametrize("method", ["gemv", "fused"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_reduction_equals_a_float64_reference(method, dtype):
+    torch.manual_seed(0)
+    full = torch.randn(3, 41, 24).to(dtype)
+    full[:, 5:9, :] = 0.0  # exact zeros: not active
+    full[0, 10, 3] = -0.0
+    acts = full[:, 1:, :]  # strided view, as when a BOS position is skipped
+    n_active, act_sum, act_sq_sum = reduce_activations(acts, method)
+    ref = acts.double().reshape(-1, 24).numpy()
+    assert n_active.dtype == torch.int64 and act_sum.dtype == act_sq_sum.dtype == torch.float64
+    np.testing.assert_array_equal(n_active.numpy(), (ref > 0).sum(axis=0))
+    np.testing.assert_allclose(act_sum.numpy(), ref.sum(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(act_sq_sum.numpy(), (ref**2).sum(axis=0), rtol=1e-5)
+
+
+def test_reduction_rejects_unknown_methods_and_shapes():
+    with pytest.raises(ValueError, match="method"):
+        reduce_activations(torch.zeros(1, 2, 3), "fast")
+    with pytest.raises(ValueError, match="rows, positions, neurons"):
+        reduce_activations(torch.zeros(2, 3))
+
+
+def test_both_reductions_record_the_same_model_statistics(tiny_llama_dir):
+    model, _ = load_tiny(tiny_llama_dir)
+    ids = torch.from_numpy(np.random.default_rng(2).integers(4, 500, size=(2, 40)))
+    results = {}
+    for method in ("gemv", "fused"):
+        with (
+            torch.no_grad(),
+            ActivationRecorder(find_sites(model), skip_positions=1, reduction=method) as recorder,
+        ):
+            model.model(input_ids=ids)
+            model.model(input_ids=ids[:1, :17])
+        results[method] = recorder.stats()
+    gemv, fused = results["gemv"], results["fused"]
+    assert gemv.n_tokens == fused.n_tokens == 2 * 39 + 16
+    np.testing.assert_array_equal(gemv.n_active, fused.n_active)
+    np.testing.assert_allclose(gemv.act_sum, fused.act_sum, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gemv.act_sq_sum, fused.act_sq_sum, rtol=1e-5, atol=1e-5)
+
+
+def test_recorder_without_forward_passes_gives_zeros(tiny_llama_dir):
+    model, _ = load_tiny(tiny_llama_dir)
+    with ActivationRecorder(find_sites(model)) as recorder:
+        pass
+    stats = recorder.stats({"lang": "xx"})
+    assert stats.n_tokens == 0 and stats.shape == (3, 48) and stats.metadata == {"lang": "xx"}
+    assert not stats.n_active.any()
