@@ -12,15 +12,15 @@ rule record_activations:
         corpus=f"resources/corpus/{CORPUS}/{{lang}}.parquet",
     output:
         "results/activations/{model}/{lang}.parquet",
-    params:
-        model=model_params,
-        recording=config["recording"],
-    resources:
-        gpu=lambda wc: config["models"][wc.model].get("gpus", 1),
-    threads: config["recording"].get("threads", 1)
     log:
         "logs/record_activations/{model}/{lang}.log",
     benchmark:
         "benchmarks/record_activations/{model}/{lang}.tsv"
+    threads: config["recording"].get("threads", 1)
+    resources:
+        gpu=lambda wc: config["models"][wc.model].get("gpus", 1),
+    params:
+        model=model_params,
+        recording=config["recording"],
     script:
         "../scripts/record_activations.py"

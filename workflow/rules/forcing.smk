@@ -3,9 +3,18 @@ rule generate_forcing:
         unpack(neuron_files),
         model="resources/models/{model}",
         activations=activation_files,
-        questions=str(REPO / config["forcing"].get("questions", "resources/prompts/forcing.tsv")),
+        questions=str(
+            REPO / config["forcing"].get("questions", "resources/prompts/forcing.tsv")
+        ),
     output:
         "results/generations/{model}/{selection}/forcing/{condition}.parquet",
+    log:
+        "logs/generate/{model}/{selection}/forcing/{condition}.log",
+    benchmark:
+        "benchmarks/generate/{model}/{selection}/forcing/{condition}.tsv"
+    threads: 64  # capped at --cores by Snakemake
+    resources:
+        gpu=lambda wc: config["models"][wc.model].get("gpus", 1),
     params:
         model=model_params,
         steps=lambda wc: config["conditions"][wc.condition],
@@ -13,14 +22,6 @@ rule generate_forcing:
         sources=config["forcing"]["sources"],
         targets=forcing_targets(config),
         generation=config["forcing"]["generation"],
-        threads=workflow.cores,
-    resources:
-        gpu=lambda wc: config["models"][wc.model].get("gpus", 1),
-    threads: workflow.cores
-    log:
-        "logs/generate/{model}/{selection}/forcing/{condition}.log",
-    benchmark:
-        "benchmarks/generate/{model}/{selection}/forcing/{condition}.tsv"
     script:
         "../scripts/generate_forcing.py"
 
@@ -30,10 +31,10 @@ rule identify_language:
         "results/generations/{model}/{selection}/{task}/{condition}.parquet",
     output:
         "results/langid/{model}/{selection}/{task}/{condition}.parquet",
-    params:
-        langid_model=config["langid"].get("model"),
     log:
         "logs/identify_language/{model}/{selection}/{task}/{condition}.log",
+    params:
+        langid_model=config["langid"].get("model"),
     script:
         "../scripts/identify_language.py"
 
@@ -46,10 +47,10 @@ rule score_forcing:
         ],
     output:
         "results/scores/{model}/forcing.parquet",
-    params:
-        cells=forcing_cells(),
     log:
         "logs/score/{model}/forcing.log",
+    params:
+        cells=forcing_cells(),
     script:
         "../scripts/score_forcing.py"
 

@@ -5,10 +5,10 @@ rule select_neurons:
         neurons="results/neurons/{model}/{selection}.parquet",
         masks="results/neurons/{model}/{selection}.pt",
         summary="results/neurons/{model}/{selection}.json",
+    log:
+        "logs/select_neurons/{model}/{selection}.log",
     params:
         languages=LANGUAGES,
         selection=lambda wc: config["selections"][wc.selection],
-    log:
-        "logs/select_neurons/{model}/{selection}.log",
     script:
         "../scripts/select_neurons.py"
