@@ -23,7 +23,6 @@ $(VENV)/.installed: pyproject.toml envs/requirements.lock
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet --no-deps -r envs/requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(BIN)/python -m pip check || true
 	touch $@
 
 run: setup
