@@ -161,9 +161,18 @@ def peak_rss_mib() -> float:
 
 
 def rss_child(name: str, n_tokens: int, chunk: int, batch: int) -> None:
-    """(subprocess) Load, record ``n_tokens``, print peak RSS in MiB as JSON."""
+    """(subprocess) Load, record ``n_tokens``, print peak RSS in MiB as JSON.
+
+    All weights are read once before the baseline is taken: safetensors weights are memory
+    mapped, and otherwise the embedding rows of each new token id would page in during
+    recording (Gemma's 671 MB embedding table), growing RSS with the token count although
+    nothing accumulates.
+    """
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     model = load(name)
+    with torch.no_grad():  # page in weights a lazy (mmap) load left on disk, e.g. unused
+        for tensor in (*model.parameters(), *model.buffers()):  # embedding rows
+            tensor.sum()
     loaded = peak_rss_mib()
     stats = record_token_stream(model, token_stream(model, n_tokens), chunk, batch, progress=False)
     peak = peak_rss_mib()
