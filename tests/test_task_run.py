@@ -255,3 +255,22 @@ def test_multiple_choice_scores_parsed_and_loglik_accuracy():
     assert got["accuracy"] == pytest.approx(100 / 3)
     assert got["parse_rate"] == pytest.approx(200 / 3)
     assert got["accuracy_loglik"] == pytest.approx(200 / 3)
+
+
+def test_shipped_configs_pass_the_section_schemas_and_typos_do_not():
+    import yaml
+    from conftest import REPO
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    schemas = REPO / "workflow" / "schemas"
+    for path in ("config/config.yaml", "config/paper.yaml", ".test/config/config.yaml"):
+        config = yaml.safe_load((REPO / path).read_text())
+        validate(config["tasks"], str(schemas / "tasks.schema.yaml"))
+        validate(config["fallback"], str(schemas / "fallback.schema.yaml"))
+        for name, raw in config["tasks"].items():  # and the checks beyond the schema
+            assert resolve_task(name, raw, config)["task"] == name
+    with pytest.raises(WorkflowError):
+        validate({"qa": {**RAW, "max_item": 3}}, str(schemas / "tasks.schema.yaml"))
+    with pytest.raises(WorkflowError):
+        validate({"selections": ["lape-1"], "value": "low"}, str(schemas / "fallback.schema.yaml"))
