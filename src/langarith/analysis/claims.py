@@ -161,6 +161,13 @@ def additive_beats_replacement(
     )
 
 
+def _off_diagonal_cells(scores: pl.DataFrame, selection: str, condition: str) -> pl.DataFrame:
+    """Forcing success cells whose source and target languages differ."""
+    return _success_cells(scores, selection, condition).filter(
+        pl.col("test_lang") != pl.col("steer_lang")
+    )
+
+
 def high_resource_easier(
     scores: pl.DataFrame,
     selection: str,
@@ -182,9 +189,7 @@ def high_resource_easier(
     )
     if condition is None:
         return Finding(**base, value=None, measured="no steered forcing condition")
-    cells = _success_cells(scores, selection, condition).filter(
-        pl.col("test_lang") != pl.col("steer_lang")
-    )
+    cells = _off_diagonal_cells(scores, selection, condition)
     high = cells.filter(pl.col("steer_lang").is_in(list(high_resource)))
     low = cells.filter(~pl.col("steer_lang").is_in(list(high_resource)))
     hi, lo = _weighted_mean(high), _weighted_mean(low)
@@ -223,9 +228,7 @@ def related_targets_easier(
     )
     if condition is None:
         return Finding(**base, value=None, measured="no steered forcing condition")
-    cells = _success_cells(scores, selection, condition).filter(
-        pl.col("test_lang") != pl.col("steer_lang")
-    )
+    cells = _off_diagonal_cells(scores, selection, condition)
 
     def family(code: str) -> str | None:
         info = LANGUAGES.get(code)
