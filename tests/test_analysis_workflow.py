@@ -18,6 +18,8 @@ TARGETS = [
     "results/figures/tiny/lape-10/logit_lens/deactivate-activate.png",
     "results/figures/tiny/quality/forcing.png",
     "results/figures/tiny/lape-10/calibration.png",
+    "results/figures/tiny/lape-10/forcing/calibrated.png",
+    "results/packs/tiny/lape-10",
 ]
 # a flag first: the helper's `--resources` would swallow the targets otherwise
 TARGETING = ["--nolock", *TARGETS]
@@ -30,9 +32,19 @@ def small_config(model_dir) -> dict:
         config.pop(section, None)
     config["languages"] = ["en", "de"]
     config["selections"] = {"lape-10": config["selections"]["lape-10"]}
-    config["forcing"].update(conditions=["deactivate-activate"], sources=["en"])
+    config["conditions"]["deactivate-replace"] = [
+        {"op": "set", "lang": "source", "value": 0.0},
+        {"op": "replace", "lang": "target", "value": "mean"},
+    ]
+    config["conditions"]["calibrated"] = [
+        {"op": "set", "lang": "source", "value": 0.0},
+        {"op": "add", "lang": "target", "value": "mean", "strength": "calibrated"},
+    ]
+    config["forcing"].update(
+        conditions=["deactivate-activate", "deactivate-replace", "calibrated"], sources=["en"]
+    )
     config["analysis"]["logit_lens"]["targets"] = ["de"]
-    config["quality"]["calibration"]["targets"] = ["de", "en"]
+    config["quality"]["calibration"]["targets"] = "all"  # the forcing targets: de, en
     return config
 
 
@@ -75,10 +87,21 @@ def test_findings_table_has_every_claim_with_a_verdict(analysis_run):
         "fallback-language",
     } <= claims
     assert set(table["verdict"]) <= set(VERDICTS)
-    # no replacement condition, no tasks, no fallback in this config: nothing to measure
-    absent = ["additive-beats-replacement", "cross-lingual-steering-helps", "fallback-language"]
+    # no tasks, no fallback in this config: nothing to measure
+    absent = ["cross-lingual-steering-helps", "fallback-language"]
     rows = table.filter(pl.col("claim_id").is_in(absent))
-    assert rows.height == 3 and set(rows["verdict"]) == {"not measurable here"}
+    assert rows.height == 2 and set(rows["verdict"]) == {"not measurable here"}
+    # additive − replacement: the success rates recomputed from the language-ID files
+    success = {}
+    for condition in ("deactivate-activate", "deactivate-replace"):
+        langid = pl.read_parquet(
+            workdir / f"results/langid/tiny/lape-10/forcing/{condition}.parquet"
+        )
+        success[condition] = (langid["pred_lang"] == langid["target_lang"]).mean()
+    claim = table.filter(pl.col("claim_id") == "additive-beats-replacement")
+    assert claim["value"][0] == pytest.approx(
+        success["deactivate-activate"] - success["deactivate-replace"]
+    )
     present = table.filter(pl.col("claim_id") == "deeper-layers")
     assert present.height == 1 and present["value"][0] is not None
     text = (workdir / "results/findings/tiny.md").read_text()
@@ -89,7 +112,7 @@ def test_quality_lens_and_calibration_outputs(analysis_run):
     workdir, config = analysis_run
     summary = pl.read_parquet(workdir / "results/quality/tiny/forcing.parquet")
     overall = summary.filter(pl.col("target_lang") == "all")
-    assert set(overall["condition"]) == {"deactivate-activate"}
+    assert set(overall["condition"]) == {"deactivate-activate", "deactivate-replace", "calibrated"}
     assert (overall["success_and_fluent"] <= overall["success_rate"]).all()
     quality = "results/quality/tiny/lape-10/forcing/deactivate-activate.parquet"
     per_output = pl.read_parquet(workdir / quality)
@@ -102,6 +125,23 @@ def test_quality_lens_and_calibration_outputs(analysis_run):
     assert set(calibration["targets"]) == {"de", "en"}
     for choice in calibration["targets"].values():
         assert choice["alpha"] in config["quality"]["calibration"]["grid"]
+
+
+def test_the_calibrated_condition_runs_and_its_alpha_is_in_the_pack(analysis_run):
+    workdir, _ = analysis_run
+    calibration = json.loads((workdir / "results/calibration/tiny/lape-10.json").read_text())
+    scores = pl.read_parquet(workdir / "results/scores/tiny/forcing.parquet")
+    cells = scores.filter(
+        (pl.col("condition") == "calibrated")
+        & (pl.col("metric") == "success_rate")
+        & (pl.col("test_lang") != "all")
+    )
+    assert sorted(cells["steer_lang"]) == ["de", "en"]  # one cell per calibrated target
+    pack = json.loads((workdir / "results/packs/tiny/lape-10/pack.json").read_text())
+    assert pack["calibration"]["alpha"] == {
+        target: choice["alpha"] for target, choice in calibration["targets"].items()
+    }
+    assert pack["calibration"]["condition"] == calibration["condition"]
 
 
 def test_a_second_run_has_nothing_to_do(analysis_run):

@@ -13,15 +13,17 @@ from conftest import REPO, load_tiny
 from langarith.calibration import (
     best_alpha,
     calibrated_alpha,
+    check_calibrated_uses,
     choose,
     judge,
+    read_alphas,
     resolve_calibration,
     scaled_steps,
     sweep_outputs,
     sweep_scores,
 )
-from langarith.conditions import LanguageTables, build_plan, parse_condition
-from langarith.forcing import read_questions, requests
+from langarith.conditions import LanguageTables, build_plan, is_calibrated, parse_condition
+from langarith.forcing import read_questions, requests, run_condition
 from langarith.generate import generate
 from langarith.neurons import NeuronSet
 from langarith.quality import repetition, units
@@ -163,3 +165,125 @@ def test_tiny_model_calibration_picks_the_directly_computed_best(tiny_llama_dir)
         assert chosen[target]["success_and_fluent"] == pytest.approx(top)
     # the grid points differ: a real choice, not a tie broken by the rule
     assert any(len(set(by_alpha.values())) > 1 for by_alpha in direct.values())
+
+
+# ------------------------------------------------------------------ the calibrated condition
+
+CALIBRATED = [
+    {"op": "set", "lang": "source", "value": 0.0},
+    {"op": "add", "lang": "target", "value": "mean", "strength": "calibrated"},
+]
+
+
+def tiny_selection(model, languages=("en", "de", "fr"), seed=0):
+    rng = np.random.default_rng(seed)
+    n_layers, width = model.config.num_hidden_layers, model.config.intermediate_size
+    masks = {
+        lang: [np.sort(rng.choice(width, 8, replace=False)) for _ in range(n_layers)]
+        for lang in languages
+    }
+    tables = LanguageTables(
+        act_mean={lang: rng.normal(0, 2, (n_layers, width)) for lang in languages},
+        p_active={lang: rng.uniform(0, 1, (n_layers, width)) for lang in languages},
+    )
+    return NeuronSet(languages, n_layers, width, masks), tables
+
+
+def test_calibrated_strength_takes_alpha_per_target(tiny_llama_dir):
+    model, _ = load_tiny(tiny_llama_dir)
+    neurons, tables = tiny_selection(model)
+    calibrated = parse_condition("calibrated", CALIBRATED)
+    assert is_calibrated(calibrated) and is_calibrated(CALIBRATED)
+    assert not is_calibrated(parse_condition("da", STEPS))
+    alphas = {"de": 2.5, "fr": 0.5}
+    for target, alpha in alphas.items():
+        fixed = parse_condition("fixed", [STEPS[0], {**STEPS[1], "strength": alpha}])
+        got = build_plan(calibrated, "en", target, neurons, tables, alphas)
+        want = build_plan(fixed, "en", target, neurons, tables)
+        assert len(got) == len(want) > 0
+        for g, w in zip(got, want):
+            assert (g.op, g.layer) == (w.op, w.layer)
+            assert np.array_equal(g.neurons, w.neurons) and np.array_equal(g.values, w.values)
+    with pytest.raises(ValueError, match="no calibrated α for target 'en'.*de fr"):
+        build_plan(calibrated, "de", "en", neurons, tables, alphas)
+    with pytest.raises(ValueError, match="no calibrated α"):
+        build_plan(calibrated, "en", "de", neurons, tables)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"op": "scale", "lang": "target", "strength": "calibrated"}, "add or diffmean"),
+        ({"op": "add", "lang": "target", "value": "mean", "strength": "strong"}, "not a number"),
+    ],
+)
+def test_calibrated_strength_is_only_for_additive_steps(raw, message):
+    with pytest.raises(ValueError, match=f"conditions.c\\[0\\]: .*{message}"):
+        parse_condition("c", [raw])
+
+
+def test_forcing_under_the_calibrated_condition_equals_the_fixed_alpha_runs(tiny_llama_dir):
+    """One calibrated job = per target, the condition with that target's α written in."""
+    model, tokenizer = load_tiny(tiny_llama_dir)
+    neurons, tables = tiny_selection(model)
+    reqs = [
+        r
+        for r in requests(read_questions(PROMPTS / "forcing.tsv"), ["en"], ["de", "fr"])
+        if r.question_idx < 2
+    ]
+    generation = {"max_new_tokens": 5, "repetition_penalty": 1.1, "batch_size": 8}
+    alphas = {"de": 4.0, "fr": 0.0}
+    steps = parse_condition("calibrated", CALIBRATED)
+    frame = run_condition(
+        model, tokenizer, reqs, "calibrated", steps, neurons, tables, generation, alphas
+    )
+    outputs = dict(zip(frame["item_id"], frame["output"]))
+    for target, alpha in alphas.items():
+        fixed = parse_condition("fixed", [STEPS[0], {**STEPS[1], "strength": alpha}])
+        subset = [r for r in reqs if r.target == target]
+        want = run_condition(model, tokenizer, subset, "f", fixed, neurons, tables, generation)
+        for item, text in zip(want["item_id"], want["output"]):
+            assert outputs[item] == text
+    assert outputs["en-de-0"] != outputs["en-fr-0"]  # α 4 vs α 0: the targets really differ
+
+
+def calibration_config(**calibration):
+    return {
+        "languages": ["en", "de", "zh"],
+        "selections": {"s": {}, "t": {}},
+        "conditions": {"baseline": [], "da": STEPS, "cal": CALIBRATED},
+        "forcing": {
+            "selections": ["s"],
+            "conditions": ["baseline", "cal"],
+            "targets": ["de", "zh"],
+            "generation": {"max_new_tokens": 16, "batch_size": 32},
+        },
+        "quality": {"calibration": {"condition": "da", **calibration}},
+    }
+
+
+def test_calibrated_uses_must_be_covered_by_the_calibration():
+    ok = calibration_config(targets="all")
+    check_calibrated_uses(ok, resolve_calibration(ok))  # `all` = the forcing targets
+    narrow = calibration_config(targets=["de"])
+    with pytest.raises(ValueError, match="^forcing.conditions: 'cal' needs an α for zh; "):
+        check_calibrated_uses(narrow, resolve_calibration(narrow))
+    other = calibration_config(selections=["t"])
+    with pytest.raises(ValueError, match="needs selection 's' in quality.calibration.selections"):
+        check_calibrated_uses(other, resolve_calibration(other))
+    none = calibration_config()
+    del none["quality"]
+    with pytest.raises(ValueError, match="quality.calibration is not configured"):
+        check_calibrated_uses(none, resolve_calibration(none))
+    task = calibration_config()
+    task["tasks"] = {"qa": {"selections": ["s"], "conditions": ["cal"], "steer_langs": ["en"]}}
+    with pytest.raises(ValueError, match="^tasks.qa.conditions: 'cal' needs an α for en"):
+        check_calibrated_uses(task, resolve_calibration(task))
+
+
+def test_read_alphas_names_every_missing_target(tmp_path):
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps({"targets": {"de": {"alpha": 2.0}, "zh": {"alpha": 0.5}}}))
+    assert read_alphas(path, ["zh", "de"]) == {"zh": 0.5, "de": 2.0}
+    with pytest.raises(ValueError, match="cal.json has no α for target 'ru'"):
+        read_alphas(path, ["de", "ru"])

@@ -410,6 +410,16 @@ DRY_RUN_CASES = [
         lambda c: c["selections"]["lape-10"].update(top_rate=1.5),
         "selections.lape-10.top_rate: 1.5 is outside (0, 1)",
     ),
+    (
+        "calibrated-target-not-calibrated",
+        lambda c: (
+            c["conditions"].update(
+                cal=[{"op": "add", "lang": "target", "value": "mean", "strength": "calibrated"}]
+            ),
+            c["forcing"]["conditions"].append("cal"),
+        ),
+        "forcing.conditions: 'cal' needs an α for en zh es; add them to quality.calibration",
+    ),
 ]
 
 

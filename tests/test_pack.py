@@ -115,6 +115,34 @@ def test_pack_files_stand_alone(pipeline_files):
     assert arrays["act_mean"].dtype == np.float64
 
 
+def test_a_calibrated_selection_s_pack_records_the_chosen_alpha(pipeline_files, tmp_path):
+    f = pipeline_files
+    calibration = {
+        "condition": "deactivate-activate",
+        "grid": [0.5, 1.0, 2.0],
+        "ngram": 3,
+        "max_repetition": 0.5,
+        "targets": {
+            "de": {"alpha": 2.0, "success_and_fluent": 0.75, "sweep": []},
+            "zh": {"alpha": 0.5, "success_and_fluent": 0.25, "sweep": []},
+        },
+    }
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(calibration))
+    out = tmp_path / "pack"
+    export_pack(f["neurons"], f["summary"], f["stats"], LANGS, out, {"model": "tiny"}, path)
+    meta = json.loads((out / "pack.json").read_text())
+    assert meta["calibration"] == {
+        "condition": "deactivate-activate",
+        "grid": [0.5, 1.0, 2.0],
+        "ngram": 3,
+        "max_repetition": 0.5,
+        "alpha": {"de": 2.0, "zh": 0.5},
+        "success_and_fluent": {"de": 0.75, "zh": 0.25},
+    }
+    assert "calibration" not in f["meta"]  # an uncalibrated selection's pack has none
+
+
 def test_a_loaded_pack_steers_a_model_like_the_pipeline(pipeline_files, tiny_llama_dir):
     f = pipeline_files
     model, tokenizer = load_tiny(tiny_llama_dir)

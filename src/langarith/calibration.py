@@ -162,6 +162,53 @@ def calibrated_alpha(calibration: str | Path | Mapping, target: str) -> float:
     return float(targets[target]["alpha"])
 
 
+def read_alphas(calibration: str | Path | Mapping, targets: Sequence[str]) -> dict[str, float]:
+    """``{target: α}`` for every one of ``targets`` from a calibration (file or loaded dict)."""
+    return {target: calibrated_alpha(calibration, target) for target in targets}
+
+
+def check_calibrated_uses(config: Mapping, calibration: Mapping | None) -> None:
+    """Every use of a calibrated condition (``strength: calibrated``) must be covered by the
+    calibration: its selections calibrated, and every language it steers towards among the
+    calibration targets. Raises a one-line ``ValueError`` naming the config key otherwise."""
+    from langarith.conditions import is_calibrated
+    from langarith.config import forcing_targets
+
+    uses = []  # (where, selections, conditions, target languages)
+    forcing = config.get("forcing") or {}
+    if forcing:
+        uses.append(
+            ("forcing", forcing["selections"], forcing["conditions"], forcing_targets(config))
+        )
+    for name, task in (config.get("tasks") or {}).items():
+        steer = task.get("steer_langs", "all")
+        steer = list(config["languages"]) if steer == "all" else list(steer)
+        uses.append(
+            (f"tasks.{name}", task.get("selections", []), task.get("conditions", []), steer)
+        )
+    for where, selections, conditions, targets in uses:
+        for condition in conditions:
+            if not is_calibrated(config["conditions"].get(condition) or []):
+                continue
+            if calibration is None:
+                raise ValueError(
+                    f"{where}.conditions: {condition!r} has strength 'calibrated' but "
+                    "quality.calibration is not configured"
+                )
+            for selection in selections:
+                if selection not in calibration["selections"]:
+                    raise ValueError(
+                        f"{where}.conditions: {condition!r} needs selection {selection!r} "
+                        "in quality.calibration.selections"
+                    )
+            missing = [t for t in targets if t not in calibration["targets"]]
+            if missing:
+                raise ValueError(
+                    f"{where}.conditions: {condition!r} needs an α for {' '.join(missing)}; "
+                    "add them to quality.calibration.targets"
+                )
+
+
 def run_calibration_job(
     model_dir: str,
     model_options: Mapping,
@@ -239,7 +286,7 @@ def resolve_calibration(config: Mapping) -> dict | None:
     """``quality.calibration`` with defaults, or ``None`` when it is not configured.
 
     ``selections`` default to the forcing selections, ``condition`` to the forcing condition
-    the findings use, ``targets`` to the forcing targets; generation settings are the forcing
+    the findings use, ``targets`` (also when ``all``) to the forcing targets; generation settings are the forcing
     ones, with ``max_new_tokens``/``batch_size`` overridable here. ``ngram`` and
     ``max_repetition`` are the ``quality`` section's.
     """
@@ -253,7 +300,7 @@ def resolve_calibration(config: Mapping) -> dict | None:
     out = {**CALIBRATION_DEFAULTS, **dict(raw)}
     out.setdefault("selections", list(config["forcing"]["selections"]))
     out.setdefault("condition", main_condition(config))
-    if out["targets"] is None:
+    if out["targets"] in (None, "all"):
         out["targets"] = forcing_targets(config)
     quality = resolve_quality(config) or {}
     out["ngram"] = int(quality.get("ngram", 3))

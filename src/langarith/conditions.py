@@ -12,10 +12,15 @@ fixed language code), and its value::
     {op: diffmean, lang: target, strength: 1.0}            # a += α·(μ_lang − mean of the others' μ)
 
 An optional ``layers: [first, last]`` (inclusive) limits a step to a layer range.
+
+``strength: calibrated`` (``add`` and ``diffmean`` only) takes α per target language from the
+calibration of the selection (``quality.calibration``, :mod:`langarith.calibration`):
+:func:`build_plan` then needs ``alphas``, ``{target: α}``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,8 @@ from langarith.neurons import NeuronSet
 from langarith.steer import NeuronOp
 
 STEP_OPS = ("set", "scale", "add", "replace", "diffmean")
+CALIBRATED = "calibrated"  # the strength of a step whose α comes from the calibration
+CALIBRATABLE_OPS = ("add", "diffmean")
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class Step:
     op: str
     lang: str
     value: float | str | None = None
-    strength: float = 1.0
+    strength: float | str = 1.0  # a number, or CALIBRATED
     layers: tuple[int, int] | None = None
 
     @classmethod
@@ -47,17 +54,49 @@ class Step:
         if op in ("add", "replace") and value not in ("mean", "prob"):
             raise ValueError(f"{where}: op {op!r} needs value 'mean' or 'prob'")
         layers = tuple(raw["layers"]) if raw.get("layers") is not None else None
+        strength = raw.get("strength", 1.0)
+        if strength == CALIBRATED:
+            if op not in CALIBRATABLE_OPS:
+                raise ValueError(
+                    f"{where}: strength {CALIBRATED!r} applies to op add or diffmean, not {op!r}"
+                )
+        elif isinstance(strength, bool) or not isinstance(strength, (int, float)):
+            raise ValueError(f"{where}: strength {strength!r} is not a number or {CALIBRATED!r}")
+        else:
+            strength = float(strength)
         return cls(
             op=op,
             lang=str(raw.get("lang", "target")),
             value=value,
-            strength=float(raw.get("strength", 1.0)),
+            strength=strength,
             layers=layers,  # type: ignore[arg-type]
         )
 
 
 def parse_condition(name: str, steps: Sequence[Mapping]) -> list[Step]:
     return [Step.from_config(raw, f"conditions.{name}[{i}]") for i, raw in enumerate(steps)]
+
+
+def is_calibrated(steps: Sequence[Step | Mapping]) -> bool:
+    """Whether a condition (parsed steps or raw config dicts) takes its α from a calibration."""
+    return any(
+        (s.get("strength") if isinstance(s, Mapping) else s.strength) == CALIBRATED for s in steps
+    )
+
+
+def with_alpha(
+    steps: Sequence[Step], target: str, alphas: Mapping[str, float] | None
+) -> list[Step]:
+    """``steps`` with every calibrated strength set to ``alphas[target]``."""
+    if not is_calibrated(steps):
+        return list(steps)
+    if alphas is None or target not in alphas:
+        known = " ".join(alphas or {}) or "none"
+        raise ValueError(f"no calibrated α for target {target!r} (calibrated targets: {known})")
+    alpha = float(alphas[target])
+    return [
+        dataclasses.replace(s, strength=alpha) if s.strength == CALIBRATED else s for s in steps
+    ]
 
 
 @dataclass(frozen=True)
@@ -89,10 +128,12 @@ def build_plan(
     target: str,
     neurons: NeuronSet,
     tables: LanguageTables,
+    alphas: Mapping[str, float] | None = None,
 ) -> list[NeuronOp]:
-    """The intervention plan of ``steps`` for one (source, target) pair."""
+    """The intervention plan of ``steps`` for one (source, target) pair; ``alphas`` gives the α
+    of calibrated steps per target language."""
     plan: list[NeuronOp] = []
-    for step in steps:
+    for step in with_alpha(steps, target, alphas):
         lang = _lang_of(step, source, target)
         if lang not in neurons.masks:
             raise ValueError(f"language {lang!r} has no neurons in this selection")

@@ -75,13 +75,17 @@ def run_condition(
     neurons: NeuronSet | None,
     tables: LanguageTables | None,
     generation: Mapping,
+    alphas: Mapping[str, float] | None = None,
 ) -> pl.DataFrame:
-    """Generate every request under ``condition``; identical (prompt, plan) pairs run once."""
+    """Generate every request under ``condition``; identical (prompt, plan) pairs run once.
+    ``alphas`` (``{target: α}``) serves the calibrated steps."""
     plans = []
     for req in reqs:
         if steps and neurons is None:
             raise ValueError(f"condition {condition!r} has steps but no neuron selection")
-        plans.append(build_plan(steps, req.source, req.target, neurons, tables) if steps else [])
+        plans.append(
+            build_plan(steps, req.source, req.target, neurons, tables, alphas) if steps else []
+        )
     unique: dict[tuple, tuple[str, list]] = {}
     keys = [(req.prompt, _plan_key(plan)) for req, plan in zip(reqs, plans)]
     for key, req, plan in zip(keys, reqs, plans):
@@ -135,13 +139,21 @@ def run_forcing_job(
     targets: Sequence[str],
     generation: Mapping,
     output: str,
+    calibration: str | None = None,
 ) -> None:
-    """The ``generate_forcing`` job: one condition, every (source, target) pair."""
-    from langarith.conditions import parse_condition
+    """The ``generate_forcing`` job: one condition, every (source, target) pair; a calibrated
+    condition reads its α per target from ``calibration`` (the calibration JSON)."""
+    from langarith.calibration import read_alphas
+    from langarith.conditions import is_calibrated, parse_condition
     from langarith.io import write_parquet
     from langarith.models import load_model
 
     parsed = parse_condition(condition, steps)
+    alphas = None
+    if is_calibrated(parsed):
+        if calibration is None:
+            raise ValueError(f"condition {condition!r} is calibrated but has no calibration file")
+        alphas = read_alphas(calibration, targets)
     neuron_set = tables = None
     if parsed:
         neuron_set = NeuronSet.read(neurons, summary)
@@ -153,6 +165,14 @@ def run_forcing_job(
     )
     reqs = requests(read_questions(questions), sources, targets)
     frame = run_condition(
-        loaded.model, loaded.tokenizer, reqs, condition, parsed, neuron_set, tables, generation
+        loaded.model,
+        loaded.tokenizer,
+        reqs,
+        condition,
+        parsed,
+        neuron_set,
+        tables,
+        generation,
+        alphas,
     )
     write_parquet(frame, output)

@@ -10,7 +10,8 @@ A pack is a directory with
   not only the members, so that ``diffmean`` works);
 * ``pack.json``: the format tag, the model (config name and source), the selection and its
   LAPE parameters, the language order (the K axis), the layer count and width, the neuron
-  site, counts per language and token counts.
+  site, counts per language and token counts, and, when the selection was calibrated
+  (``quality.calibration``), ``calibration``: the chosen α per target language.
 
 ``load_pack(path)`` returns the ``(NeuronSet, LanguageTables)`` pair that
 :func:`langarith.conditions.build_plan` takes, so::
@@ -116,8 +117,10 @@ def export_pack(
     languages: Sequence[str],
     out_dir: str | Path,
     metadata: Mapping | None = None,
+    calibration_json: str | Path | None = None,
 ) -> dict:
-    """The ``export_pack`` job: a pack from the pipeline's neuron selection and statistics."""
+    """The ``export_pack`` job: a pack from the pipeline's neuron selection and statistics,
+    with the calibrated strength per target language when the selection was calibrated."""
     neurons = NeuronSet.read(neurons_parquet, summary_json)
     tables = LanguageTables.read(languages, activation_files)
     summary = json.loads(Path(summary_json).read_text())
@@ -136,7 +139,25 @@ def export_pack(
     meta = {**dict(metadata or {}), "lape": selection}
     if "n_tokens" in summary:
         meta["n_tokens"] = summary["n_tokens"]
+    if calibration_json is not None:
+        meta["calibration"] = pack_calibration(calibration_json)
     return write_pack(neurons, tables, out_dir, meta)
+
+
+def pack_calibration(calibration_json: str | Path) -> dict:
+    """What a pack keeps of a calibration: the condition whose additive strength was swept, the
+    grid, the fluency settings and the chosen α (with its scores) per target language."""
+    data = json.loads(Path(calibration_json).read_text(encoding="utf-8"))
+    return {
+        "condition": data["condition"],
+        "grid": data["grid"],
+        "ngram": data["ngram"],
+        "max_repetition": data["max_repetition"],
+        "alpha": {target: info["alpha"] for target, info in data["targets"].items()},
+        "success_and_fluent": {
+            target: info["success_and_fluent"] for target, info in data["targets"].items()
+        },
+    }
 
 
 def read_pack_meta(path: str | Path) -> dict:

@@ -183,9 +183,11 @@ def task_requests(
     steps: Sequence[Step],
     neurons: NeuronSet | None,
     tables: LanguageTables | None,
+    alphas: Mapping[str, float] | None = None,
 ) -> list[TaskRequest]:
     """Every (test language, steered language, item) of the grid; one steered language
-    (``none``) if ``steps`` is empty."""
+    (``none``) if ``steps`` is empty. ``alphas`` (``{steered language: α}``) serves the
+    calibrated steps."""
     from langarith.conditions import build_plan
 
     if steps and neurons is None:
@@ -193,7 +195,9 @@ def task_requests(
     out = []
     for test_lang, lang_items in items.items():
         for steer_lang in steer_langs if steps else [UNSTEERED]:
-            plan = build_plan(steps, test_lang, steer_lang, neurons, tables) if steps else []
+            plan = (
+                build_plan(steps, test_lang, steer_lang, neurons, tables, alphas) if steps else []
+            )
             out += [TaskRequest(item, steer_lang, plan) for item in lang_items]
     return out
 
@@ -277,14 +281,22 @@ def run_task_job(
     neurons: str | None,
     summary: str | None,
     output: str,
+    calibration: str | None = None,
 ) -> pl.DataFrame:
-    """The ``generate_task`` job: one task, one condition, every (test, steered) cell."""
-    from langarith.conditions import LanguageTables, parse_condition
+    """The ``generate_task`` job: one task, one condition, every (test, steered) cell; a
+    calibrated condition reads its α per steered language from ``calibration``."""
+    from langarith.calibration import read_alphas
+    from langarith.conditions import LanguageTables, is_calibrated, parse_condition
     from langarith.io import write_parquet
     from langarith.models import load_model
     from langarith.neurons import NeuronSet
 
     parsed = parse_condition(condition, steps)
+    alphas = None
+    if is_calibrated(parsed):
+        if calibration is None:
+            raise ValueError(f"condition {condition!r} is calibrated but has no calibration file")
+        alphas = read_alphas(calibration, settings["steer_langs"])
     neuron_set = tables = None
     if parsed:
         neuron_set = NeuronSet.read(neurons, summary)
@@ -292,7 +304,7 @@ def run_task_job(
     items = load_task_items(
         settings["task"], settings["source"], settings["langs"], settings["max_items"]
     )
-    reqs = task_requests(items, settings["steer_langs"], parsed, neuron_set, tables)
+    reqs = task_requests(items, settings["steer_langs"], parsed, neuron_set, tables, alphas)
     loaded = load_model(
         model_dir,
         dtype=model_options.get("dtype", "float32"),

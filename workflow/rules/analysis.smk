@@ -10,7 +10,7 @@ from langarith.analysis.settings import (
     resolve_analysis,
     resolve_logit_lens,
 )
-from langarith.calibration import resolve_calibration
+from langarith.calibration import check_calibrated_uses, resolve_calibration
 from langarith.quality import resolve_quality
 
 try:
@@ -19,6 +19,7 @@ try:
     LENS = resolve_logit_lens(config)
     QUALITY = resolve_quality(config)
     CALIBRATION = resolve_calibration(config)
+    check_calibrated_uses(config, CALIBRATION)
 except ValueError as err:
     sys.exit(f"langarith: config error: {err}")
 

@@ -12,6 +12,7 @@ from langarith.config import (
     check_schema,
     forcing_targets,
 )
+from langarith.conditions import is_calibrated
 from langarith.gpu import check_gpu_resources
 
 # A bad configuration stops here, before any job, with one line naming the key or file.
@@ -87,6 +88,15 @@ def neuron_files(wildcards):
         return {}
     stem = f"results/neurons/{wildcards.model}/{wildcards.selection}"
     return {"neurons": f"{stem}.parquet", "summary": f"{stem}.json"}
+
+
+def calibration_input(wildcards):
+    """The calibration JSON a calibrated condition (`strength: calibrated`) takes α from."""
+    if not is_calibrated(config["conditions"].get(wildcards.condition) or []):
+        return {}
+    return {
+        "calibration": f"results/calibration/{wildcards.model}/{wildcards.selection}.json"
+    }
 
 
 def forcing_cells():

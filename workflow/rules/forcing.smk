@@ -1,6 +1,7 @@
 rule generate_forcing:
     input:
         unpack(neuron_files),
+        unpack(calibration_input),
         model="resources/models/{model}",
         activations=activation_files,
         questions=str(

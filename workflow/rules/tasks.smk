@@ -61,6 +61,15 @@ def task_job_settings(wildcards):
     return settings
 
 
+def pack_calibration_input(wildcards):
+    """A calibrated selection's pack carries the chosen α per target language."""
+    if CALIBRATION and wildcards.selection in CALIBRATION["selections"]:
+        return {
+            "calibration": f"results/calibration/{wildcards.model}/{wildcards.selection}.json"
+        }
+    return {}
+
+
 def task_activation_files(wildcards):
     """Steered jobs read μ and p; the unsteered baseline needs no statistics."""
     return [] if wildcards.selection == "none" else activation_files(wildcards)
@@ -86,6 +95,7 @@ def task_targets(model):
 rule generate_task:
     input:
         unpack(neuron_files),
+        unpack(calibration_input),
         model="resources/models/{model}",
         activations=task_activation_files,
     output:
@@ -200,6 +210,7 @@ rule summarize_fallback:
 
 rule export_pack:
     input:
+        unpack(pack_calibration_input),
         neurons="results/neurons/{model}/{selection}.parquet",
         summary="results/neurons/{model}/{selection}.json",
         activations=activation_files,

@@ -17,4 +17,5 @@ with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus):
         targets=snakemake.params.targets,
         generation=snakemake.params.generation,
         output=snakemake.output[0],
+        calibration=snakemake.input.get("calibration"),
     )

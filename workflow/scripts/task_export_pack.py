@@ -9,5 +9,6 @@ with job_logging(snakemake.log[0]) as log:
         languages=snakemake.params.languages,
         out_dir=snakemake.output[0],
         metadata=snakemake.params.metadata,
+        calibration_json=snakemake.input.get("calibration"),
     )
     log.info("pack of %d neurons: %s", meta["n_union"], meta["neurons_per_language"])

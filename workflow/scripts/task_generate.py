@@ -14,6 +14,7 @@ with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus) as log:
         neurons=snakemake.input.get("neurons"),
         summary=snakemake.input.get("summary"),
         output=snakemake.output[0],
+        calibration=snakemake.input.get("calibration"),
     )
     log.info(
         "%s/%s: %d generations",
