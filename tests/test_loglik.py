@@ -119,3 +119,67 @@ def test_argmax_takes_the_first_of_ties_and_errors_are_clear(tiny_llama_dir):
         build_rows(tokenizer, ["a", "b"], [[" x"]])
     with pytest.raises(ValueError, match="no tokens"):
         build_rows(tokenizer, ["a"], [[""]])
+
+
+def masked_loglik(model, tokenizer, prompt: str, option: str, plan, scope: str) -> float:
+    """Σ log p(option tokens | prompt) from one unpadded pass over prompt + option in which the
+    plan acts, by a position-masked hook, only on the prompt's positions (``prompt``) or only on
+    the option's (``generated``)."""
+    from langarith.sites import find_sites
+    from langarith.steer import compile_plan
+
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    option_ids = tokenizer(option, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + option_ids])
+    steered = torch.arange(ids.shape[1]) < len(prompt_ids)
+    if scope == "generated":
+        steered = ~steered
+    sites = find_sites(model)
+    handles = []
+    for layer, (a, b) in compile_plan(plan, sites.n_layers, sites.width).items():
+        a, b = torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32)
+
+        def hook(_m, _i, out, a=a, b=b):
+            return torch.where(steered[None, :, None], out * a + b, out)
+
+        handles.append(sites.modules[layer].register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            logprobs = model(input_ids=ids).logits[0].float().log_softmax(-1)
+    finally:
+        for handle in handles:
+            handle.remove()
+    start = len(prompt_ids) - 1
+    return sum(float(logprobs[start + k, token]) for k, token in enumerate(option_ids))
+
+
+def test_position_scopes_steer_exactly_the_prompt_or_the_option(tiny_llama_dir):
+    model, tokenizer = load_tiny(tiny_llama_dir)
+    plans = [plan_for(i) for i in range(len(PROMPTS))]
+    got = {
+        scope: option_logliks(
+            model, tokenizer, PROMPTS, OPTIONS, plans, batch_size=3, positions=scope
+        )
+        for scope in ("all", "prompt", "generated")
+    }
+    plain = option_logliks(model, tokenizer, PROMPTS, OPTIONS, batch_size=3)
+    encode = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    for i, (prompt, options) in enumerate(zip(PROMPTS, OPTIONS)):
+        for scope in ("prompt", "generated"):
+            expected = [
+                masked_loglik(model, tokenizer, prompt, o, plans[i], scope) for o in options
+            ]
+            np.testing.assert_allclose(got[scope][i], expected, rtol=1e-4, atol=1e-4)
+        for j, option in enumerate(options):
+            if len(encode(option)) == 1:  # o_1 is read from the prompt: steered iff it is
+                assert got["prompt"][i][j] == pytest.approx(got["all"][i][j], abs=1e-4)
+                assert got["generated"][i][j] == pytest.approx(plain[i][j], abs=1e-4)
+    # the four differ on a long option (prompt 3's): each scope steers something of its own
+    values = [got["all"][3][0], got["prompt"][3][0], got["generated"][3][0], plain[3][0]]
+    assert min(abs(x - y) for k, x in enumerate(values) for y in values[k + 1 :]) > 1e-3
+    with pytest.raises(ValueError, match="positions must be one of"):
+        option_logliks(model, tokenizer, PROMPTS, OPTIONS, plans, positions="option")
+    with pytest.raises(ValueError, match="needs padding_side='left'"):
+        option_logliks(
+            model, tokenizer, PROMPTS, OPTIONS, plans, padding_side="right", positions="prompt"
+        )

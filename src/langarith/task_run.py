@@ -11,6 +11,8 @@ prompt, output``; ``source_lang`` = test language, ``target_lang`` = steered lan
 ``references`` and ``reference_lang``; multiple-choice tasks (reading, nli) add ``options``,
 ``choices``, ``gold_index``, ``option_logliks`` (Σ log p(option | prompt) under the same plan),
 ``loglik_pred`` (their argmax) and ``parsed_pred`` (the option the generated answer names).
+``generation.positions`` (``all``, ``prompt`` or ``generated``) scopes the plans in both, as in
+forcing (:mod:`langarith.steer`; for the log-likelihood the option plays the generated text).
 
 Scores follow the scores schema (``model, selection, task, condition, test_lang, steer_lang,
 metric, value, n``) with the task layer's metrics (percent, 0-100) and, for every steered cell,
@@ -55,7 +57,7 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
         "contradiction",
     ),
 }
-GENERATION_DEFAULTS = {"repetition_penalty": 1.1, "batch_size": 16}
+GENERATION_DEFAULTS = {"repetition_penalty": 1.1, "batch_size": 16, "positions": "all"}
 
 BASE_SCHEMA = {
     "item_id": pl.String,
@@ -231,6 +233,7 @@ def run_requests(
         repetition_penalty=float(generation["repetition_penalty"]),
         stop_strings=tuple(generation["stop_strings"]),
         batch_size=int(generation["batch_size"]),
+        positions=str(generation.get("positions", "all")),
         progress=progress,
     )
     outputs = [texts[index[key]] for key in keys]
@@ -254,6 +257,7 @@ def run_requests(
             [list(r.item.options) for r in firsts],
             [r.plan for r in firsts],
             batch_size=loglik_batch_size,
+            positions=str(generation.get("positions", "all")),
             progress=progress,
         )
         logliks = [scored[index[key]] for key in keys]

@@ -54,8 +54,13 @@ def test_check_source_names_the_bad_field():
 def test_placeholders_and_builtin_root():
     assert fill("xquad.{lang}", "de") == "xquad.de"
     assert fill("{flores}.txt", "ru") == "rus_Cyrl.txt"
+    # FLORES+ relabelled zho_Hans (FLORES-200, Belebele) as cmn_Hans; the others are unchanged
+    assert fill("{flores}/{flores_plus}", "zh") == "zho_Hans/cmn_Hans"
+    assert fill("{flores_plus}", "no") == "nob_Latn"
     with pytest.raises(ValueError, match="'th'"):
         fill("{flores}", "th")
+    with pytest.raises(ValueError, match="'th'"):
+        fill("{flores_plus}", "th")
     assert BUILTIN_ROOT.parts[-2:] == ("resources", "tasks")
     assert (BUILTIN_ROOT / "nli").is_dir()
 

@@ -93,6 +93,88 @@ def test_hub_kind_reads_pair_rows(tmp_path, hf_cache):
     assert item.references == ("Eine Katze.",)
 
 
+# The fields of openlanguagedata/flores_plus, in its order
+FLORES_PLUS_FIELDS = (
+    "id",
+    "iso_639_3",
+    "iso_15924",
+    "glottocode",
+    "text",
+    "url",
+    "domain",
+    "topic",
+    "has_image",
+    "has_hyperlink",
+    "last_updated",
+)
+
+
+def flores_plus_repo(root, data_dir, n=6, ids=None):
+    """A local dataset repository in the layout of ``openlanguagedata/flores_plus``: one config
+    per language named by its FLORES+ code (splits ``dev`` and ``devtest``, parquet) and the
+    all-language ``default`` config, rows with FLORES+'s fields. Each ``devtest`` holds the first
+    ``n`` lines of the shared FLORES-200 devtest file, stored in reverse order for Chinese so
+    that only the ``id`` pairs them; ``ids`` overrides the ids of one language."""
+    import polars as pl
+
+    langs = {"eng_Latn": "eng_Latn", "deu_Latn": "deu_Latn", "cmn_Hans": "zho_Hans"}
+    configs = []
+    for plus, flores200 in langs.items():
+        path = data_dir / "flores200_devtest" / f"{flores200}.txt"
+        lines = path.read_text("utf-8").splitlines()[:n]
+        order = list(range(n))[::-1] if plus == "cmn_Hans" else list(range(n))
+        iso, script = plus.split("_")
+        for split, texts in (("devtest", lines), ("dev", [f"dev {i}" for i in range(n)])):
+            rows = {
+                "id": [(ids or {}).get(plus, list(range(n)))[i] for i in order],
+                "iso_639_3": [iso] * n,
+                "iso_15924": [script] * n,
+                "glottocode": ["glot1234"] * n,
+                "text": [texts[i] for i in order],
+                "url": [f"https://en.wikinews.org/wiki/{i}" for i in order],
+                "domain": ["wikinews"] * n,
+                "topic": ["science"] * n,
+                "has_image": [0] * n,
+                "has_hyperlink": [1] * n,
+                "last_updated": ["2.0"] * n,
+            }
+            assert tuple(rows) == FLORES_PLUS_FIELDS
+            (root / split).mkdir(parents=True, exist_ok=True)
+            pl.DataFrame(rows).write_parquet(root / split / f"{plus}.parquet")
+        files = [f"  - split: {s}\n    path: {s}/{plus}.parquet\n" for s in ("dev", "devtest")]
+        configs.append(f"- config_name: {plus}\n  data_files:\n" + "".join(files))
+    default = [f"  - split: {s}\n    path: {s}/*.parquet\n" for s in ("dev", "devtest")]
+    configs.append("- config_name: default\n  data_files:\n" + "".join(default))
+    (root / "README.md").write_text("---\nconfigs:\n" + "".join(configs) + "---\n", "utf-8")
+    return root
+
+
+def test_flores_plus_layout_gives_the_flores200_items(data_dir, tmp_path, hf_cache):
+    repo = flores_plus_repo(tmp_path / "flores_plus", data_dir)
+    hub = {"kind": "hub", "path": str(repo), "config": "{flores_plus}", "cache_dir": hf_cache}
+    local = {"kind": "local", "path": str(data_dir / "flores200_devtest")}
+    for lang in ("zh", "de", "en"):  # zh: config cmn_Hans, rows stored in reverse order
+        items = translation.load_items({**hub, "split": "devtest"}, lang)
+        assert items == translation.load_items(local, lang, max_items=6)
+    assert items[0].item_id == "eng_Latn-eng_Latn:0000"
+    # the default split is devtest; x-en reads both sides the same way
+    back = translation.load_items({**hub, "direction": "x-en"}, "zh")
+    assert back == translation.load_items({**local, "direction": "x-en"}, "zh", max_items=6)
+    # the all-language config: each language's rows picked by iso_639_3 / iso_15924
+    every = translation.load_items({**hub, "config": "default"}, "zh")
+    assert every == translation.load_items(local, "zh", max_items=6)
+
+
+def test_flores_plus_rows_of_another_language_or_other_ids_are_errors(data_dir, tmp_path, hf_cache):
+    repo = flores_plus_repo(tmp_path / "ids", data_dir, ids={"deu_Latn": [0, 1, 2, 3, 4, 9]})
+    hub = {"kind": "hub", "path": str(repo), "cache_dir": hf_cache}
+    wrong_language = r"no rows of cmn_Hans \(language 'zh'\); rows are deu_Latn"
+    with pytest.raises(ValueError, match=wrong_language):
+        translation.load_items({**hub, "config": "deu_Latn"}, "zh")
+    with pytest.raises(ValueError, match=r"ids of 'de' and 'en' differ \(e.g. \[5, 9\]\)"):
+        translation.load_items({**hub, "config": "{flores_plus}"}, "de")
+
+
 def test_builtin_set_loads_for_every_language():
     for lang in BUILTIN_LANGS:
         items = translation.load_items({"kind": "builtin"}, lang)

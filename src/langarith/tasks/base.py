@@ -80,6 +80,12 @@ def flores_code(code: str) -> str:
     return LANGUAGES[code].flores
 
 
+def flores_plus_code(code: str) -> str:
+    """FLORES+ code of ``code`` (``cmn_Hans`` for zh, else the FLORES-200 code)."""
+    flores_code(code)  # the same error for an unknown code
+    return LANGUAGES[code].flores_plus
+
+
 def check_outputs(task: str, items: Sequence[TaskItem], outputs: Sequence[object]) -> None:
     """``ValueError`` unless there is at least one item and exactly one output per item."""
     if not items:

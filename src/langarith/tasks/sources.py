@@ -7,8 +7,10 @@ Three kinds:
   ``data_dir``, ``field`` and ``cache_dir`` are passed through too, so a packaged builder
   over local files (``"path": "json"`` or ``"text"`` plus ``data_files``) takes the same code
   path as a hub dataset. In ``config``, ``split``, ``data_files`` and ``data_dir`` the
-  placeholders ``{lang}`` (ISO 639-1) and ``{flores}`` (FLORES-200 code) are replaced by the
-  language being loaded, e.g. ``"config": "xquad.{lang}"`` or ``"config": "{flores}"``.
+  placeholders ``{lang}`` (ISO 639-1), ``{flores}`` (FLORES-200 code) and ``{flores_plus}``
+  (FLORES+ code: the FLORES-200 one except ``cmn_Hans`` for zh) are replaced by the language
+  being loaded, e.g. ``"config": "xquad.{lang}"``, ``"config": "{flores}"`` (Belebele) or
+  ``"config": "{flores_plus}"`` (``openlanguagedata/flores_plus``).
 * ``{"kind": "local", "path": ...}``: files in the layout of ``/work/shared/data``.
 * ``{"kind": "builtin"}``: the project's own small sets, same layout as ``local``, in
   ``<repo>/resources/tasks/<task>`` unless an explicit ``"path"`` is given.
@@ -46,12 +48,13 @@ def check_source(source: object, task: str, extra_keys: Iterable[str] = ()) -> s
 
 
 def fill(template: str, lang: str) -> str:
-    """``template`` with ``{lang}`` and ``{flores}`` replaced for language ``lang``."""
+    """``template`` with ``{lang}``, ``{flores}`` and ``{flores_plus}`` replaced for ``lang``."""
     text = template.replace("{lang}", lang)
-    if "{flores}" in text:
+    if "{flores" in text:
         if lang not in LANGUAGES:
-            raise ValueError(f"placeholder {{flores}} in {template!r}: no FLORES code for {lang!r}")
-        text = text.replace("{flores}", LANGUAGES[lang].flores)
+            raise ValueError(f"placeholder in {template!r}: no FLORES code for {lang!r}")
+        entry = LANGUAGES[lang]
+        text = text.replace("{flores_plus}", entry.flores_plus).replace("{flores}", entry.flores)
     return text
 
 

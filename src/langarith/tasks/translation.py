@@ -12,10 +12,16 @@ the source does not already end with a punctuation mark (any Unicode category P*
 always-period prompt for exact parity.
 
 Layouts: local / builtin = a directory of line-aligned ``<flores_code>.txt`` files (line i is
-the same sentence in every file). Hub = one dataset per language (``"config": "{flores}"``,
-rows with a ``text`` field, e.g. ``openlanguagedata/flores_plus`` or ``"path": "text"`` over
-local files); rows with ``sentence_<flores_code>`` fields (the old ``facebook/flores`` pair
-configs ``eng_Latn-{flores}``) are read too, both sides from the same row.
+the same sentence in every file). Hub = one dataset per language with a ``text`` (or
+``sentence``) field: ``openlanguagedata/flores_plus`` with ``"config": "{flores_plus}"`` (rows
+``id, iso_639_3, iso_15924, glottocode, text, url, domain, topic, has_image, has_hyperlink,
+last_updated``), or ``"path": "text"`` over local files. Rows that carry ``iso_639_3`` and
+``iso_15924`` are kept only where those name the language loaded (so FLORES+'s all-language
+``default`` config works too, and a config of the wrong language is an error), and rows with
+an ``id`` are paired with the English rows by ``id`` (both sides must hold the same ids);
+other rows are paired by position. Rows with ``sentence_<flores_code>`` fields (the old
+``facebook/flores`` pair configs ``eng_Latn-{flores}``) are read too, both sides from the same
+row.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from langarith.tasks.base import (
     check_outputs,
     first_n,
     flores_code,
+    flores_plus_code,
     language_name,
 )
 from langarith.tasks.mt_metrics import corpus_metrics, sentence_metrics
@@ -81,16 +88,50 @@ def _hub_field(row: Mapping[str, Any], lang: str, where: str) -> str:
     raise ValueError(f"{where}: row without field 'text' or 'sentence_{flores_code(lang)}'")
 
 
+def _language_rows(rows: list[dict], lang: str, where: str) -> list[dict]:
+    """The rows of ``lang`` (by FLORES+ ``iso_639_3``/``iso_15924``, if the rows have them),
+    sorted by ``id`` if they have one."""
+    if rows and "iso_639_3" in rows[0] and "iso_15924" in rows[0]:
+        code = flores_plus_code(lang)
+        labels = [f"{row['iso_639_3']}_{row['iso_15924']}" for row in rows]
+        kept = [row for row, label in zip(rows, labels) if label == code]
+        if not kept:
+            found = ", ".join(sorted(set(labels))[:5])
+            raise ValueError(f"{where}: no rows of {code} (language {lang!r}); rows are {found}")
+        rows = kept
+    if rows and "id" in rows[0]:
+        rows = sorted(rows, key=lambda row: row["id"])
+    return rows
+
+
+def _check_ids(english: list[dict], other: list[dict], lang: str, where: str) -> None:
+    """Rows with ids must hold the same ids on both sides (FLORES+ pairs sentences by id)."""
+    if not english or not other or "id" not in english[0] or "id" not in other[0]:
+        return
+    ids_en, ids_x = [row["id"] for row in english], [row["id"] for row in other]
+    if ids_en != ids_x:
+        missing = sorted(set(ids_en) ^ set(ids_x))[:5]
+        raise ValueError(
+            f"{where}: the ids of {lang!r} and 'en' differ (e.g. {missing}); "
+            "the sentences cannot be paired"
+        )
+
+
 def _hub_sentences(source: Mapping[str, Any], lang: str) -> tuple[list[str], list[str]]:
     """(English, X) sentences from hub rows (both from the same rows if they have both)."""
-    rows = load_hub_rows(source, lang, DEFAULT_SPLIT)
     where = describe_hub(source, lang)
+    rows = _language_rows(load_hub_rows(source, lang, DEFAULT_SPLIT), lang, where)
     english_field = f"sentence_{flores_code('en')}"
     if rows and english_field in rows[0]:
         english = [_hub_field(r, "en", where) for r in rows]
     else:
-        english_rows = load_hub_rows(source, "en", DEFAULT_SPLIT) if lang != "en" else rows
-        english = [_hub_field(r, "en", describe_hub(source, "en")) for r in english_rows]
+        where_en = describe_hub(source, "en")
+        english_rows = rows
+        if lang != "en":
+            loaded = load_hub_rows(source, "en", DEFAULT_SPLIT)
+            english_rows = _language_rows(loaded, "en", where_en)
+        _check_ids(english_rows, rows, lang, where)
+        english = [_hub_field(r, "en", where_en) for r in english_rows]
     other = [_hub_field(r, lang, where) for r in rows]
     if len(english) != len(other):
         raise ValueError(
