@@ -2,9 +2,14 @@
 #
 #   snakemake --cores all --resources gpu=1        # the default config, offline on a CPU
 #   snakemake --cores all --resources gpu=4 --configfile config/paper.yaml
+#
+# A --configfile replaces the default config instead of being merged into it (a merge would
+# add the default model, conditions and selections to every other config's run);
+# --config key=value still overrides single keys of whichever config is in use.
 
+if not workflow.overwrite_configfiles:
 
-configfile: "config/config.yaml"
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
