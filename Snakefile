@@ -13,6 +13,8 @@ if not workflow.overwrite_configfiles:
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/common_tasks.smk"
+include: "workflow/rules/common_analysis.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/activations.smk"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
 from conftest import load_tiny
+
 from langarith.generate import cut_at_stop, generate
 from langarith.steer import NeuronOp
 

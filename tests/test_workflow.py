@@ -3,6 +3,9 @@ and the config checks that must fail before any job runs."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +14,7 @@ import polars as pl
 import pytest
 import yaml
 from conftest import REPO, shared_data
+from test_conventions import REPORT_CATEGORIES
 
 pytestmark = pytest.mark.slow
 
@@ -108,6 +112,49 @@ def test_a_second_run_has_nothing_to_do(tiny_run):
     workdir, config = tiny_run
     result = snakemake(workdir, config, "--dry-run")
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def report_variable(page: str, name: str):
+    """A JavaScript variable of Snakemake's HTML report: `<script id="name">var name = {...};`."""
+    start = page.index(f"var {name} = ", page.index(f'<script id="{name}">'))
+    return json.JSONDecoder().raw_decode(page, start + len(f"var {name} = "))[0]
+
+
+def plain_text(markup: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", markup)).split())
+
+
+def rendered_caption(template: str, wildcards: dict[str, str]) -> str:
+    """A caption file as the report shows it: wildcards filled in, ``literals`` plain."""
+    text = re.sub(r"\{\{ snakemake\.wildcards\.(\w+) \}\}", lambda m: wildcards[m[1]], template)
+    return " ".join(text.replace("``", "").split())
+
+
+def test_report_shows_every_figure_with_its_caption(tiny_run, tmp_path):
+    workdir, config = tiny_run
+    snakemake(workdir, config, "--report", str(tmp_path / "report.html"))
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    results = report_variable(page, "results")
+    figures = {str(p.relative_to(workdir)) for p in (workdir / "results/figures").rglob("*.png")}
+    assert set(results) == figures
+    assert set(report_variable(page, "categories")) == REPORT_CATEGORIES
+
+    captions = {p.name: p.read_text() for p in (REPO / "workflow/report").glob("*.rst")}
+    used = set()
+    for path, entry in results.items():
+        wildcards = dict(
+            kv.split("=", 1) for kv in entry["job_properties"]["wildcards"].split(", ")
+        )
+        shown = plain_text(entry["caption"])
+        matches = [
+            name
+            for name, template in captions.items()
+            if set(re.findall(r"wildcards\.(\w+)", template)) <= set(wildcards)
+            and rendered_caption(template, wildcards) == shown
+        ]
+        assert len(matches) == 1, f"{path}: caption {shown[:200]!r} matches {matches}"
+        used.update(matches)
+    assert used == set(captions)  # the .test config draws every kind of figure
 
 
 @pytest.mark.parametrize(

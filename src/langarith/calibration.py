@@ -286,9 +286,9 @@ def resolve_calibration(config: Mapping) -> dict | None:
     """``quality.calibration`` with defaults, or ``None`` when it is not configured.
 
     ``selections`` default to the forcing selections, ``condition`` to the forcing condition
-    the findings use, ``targets`` (also when ``all``) to the forcing targets; generation settings are the forcing
-    ones, with ``max_new_tokens``/``batch_size`` overridable here. ``ngram`` and
-    ``max_repetition`` are the ``quality`` section's.
+    the findings use, ``targets`` (also when ``all``) to the forcing targets; generation
+    settings are the forcing ones, with ``max_new_tokens``/``batch_size`` overridable here.
+    ``ngram`` and ``max_repetition`` are the ``quality`` section's.
     """
     from langarith.analysis.settings import main_condition
     from langarith.config import forcing_targets

@@ -1,11 +1,3 @@
-def model_params(wildcards):
-    model = config["models"][wildcards.model]
-    return {
-        "dtype": model.get("dtype", "float32"),
-        "trust_remote_code": model.get("trust_remote_code", False),
-    }
-
-
 rule record_activations:
     input:
         model="resources/models/{model}",
@@ -16,6 +8,8 @@ rule record_activations:
         "logs/record_activations/{model}/{lang}.log",
     benchmark:
         "benchmarks/record_activations/{model}/{lang}.tsv"
+    conda:
+        "../../envs/langarith.yaml"
     threads: config["recording"].get("threads", 1)
     resources:
         gpu=lambda wc: config["models"][wc.model].get("gpus", 1),

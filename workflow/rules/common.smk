@@ -75,6 +75,14 @@ def selection_of(selection, condition):
     return "none" if is_unsteered(condition) else selection
 
 
+def model_params(wildcards):
+    model = config["models"][wildcards.model]
+    return {
+        "dtype": model.get("dtype", "float32"),
+        "trust_remote_code": model.get("trust_remote_code", False),
+    }
+
+
 def activation_files(wildcards):
     return expand(
         "results/activations/{model}/{lang}.parquet",
@@ -131,3 +139,7 @@ def all_outputs():
         outputs += analysis_targets(model)
         outputs += provenance_targets(model)
     return outputs
+
+
+def provenance_targets(model):
+    return [f"results/provenance/{model}.json"]

@@ -13,6 +13,8 @@ rule generate_forcing:
         "logs/generate/{model}/{selection}/forcing/{condition}.log",
     benchmark:
         "benchmarks/generate/{model}/{selection}/forcing/{condition}.tsv"
+    conda:
+        "../../envs/langarith.yaml"
     threads: 64  # capped at --cores by Snakemake
     resources:
         gpu=lambda wc: config["models"][wc.model].get("gpus", 1),
@@ -34,6 +36,8 @@ rule identify_language:
         "results/langid/{model}/{selection}/{task}/{condition}.parquet",
     log:
         "logs/identify_language/{model}/{selection}/{task}/{condition}.log",
+    conda:
+        "../../envs/langarith.yaml"
     params:
         langid_model=config["langid"].get("model"),
     script:
@@ -50,6 +54,8 @@ rule score_forcing:
         "results/scores/{model}/forcing.parquet",
     log:
         "logs/score/{model}/forcing.log",
+    conda:
+        "../../envs/langarith.yaml"
     params:
         cells=forcing_cells(),
     script:
@@ -69,5 +75,7 @@ rule plot_forcing:
         ),
     log:
         "logs/plot/{model}/{selection}/forcing/{condition}.log",
+    conda:
+        "../../envs/langarith.yaml"
     script:
         "../scripts/plot_forcing.py"

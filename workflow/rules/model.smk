@@ -6,6 +6,8 @@ rule prepare_model:
     benchmark:
         "benchmarks/prepare_model/{model}.tsv"
     localrule: True  # needs the network, which cluster nodes may lack
+    conda:
+        "../../envs/langarith.yaml"
     params:
         source=lambda wc: config["models"][wc.model]["source"],
     script:

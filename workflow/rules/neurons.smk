@@ -7,6 +7,8 @@ rule select_neurons:
         summary="results/neurons/{model}/{selection}.json",
     log:
         "logs/select_neurons/{model}/{selection}.log",
+    conda:
+        "../../envs/langarith.yaml"
     params:
         languages=LANGUAGES,
         selection=lambda wc: config["selections"][wc.selection],

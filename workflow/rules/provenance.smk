@@ -1,9 +1,5 @@
 # Provenance: versions of the software and the model revision behind every result.
-# `provenance_targets(model)` lists the final outputs of this file for `rule all`.
-
-
-def provenance_targets(model):
-    return [f"results/provenance/{model}.json"]
+# `provenance_targets(model)` (common.smk) lists its final outputs for `rule all`.
 
 
 rule provenance:
@@ -13,6 +9,8 @@ rule provenance:
         "results/provenance/{model}.json",
     log:
         "logs/provenance/{model}.log",
+    conda:
+        "../../envs/langarith.yaml"
     params:
         model=lambda wc: config["models"][wc.model],
         # the whole config: a changed value rewrites the record (and its config_sha256)
