@@ -49,6 +49,7 @@ def test_outputs_stop_at_stop_strings(tiny_llama_dir):
         if len(text) < 3:
             continue
         stop = text[1:3]
-        out = generate(model, tokenizer, [prompt], max_new_tokens=12, stop_strings=(stop,),
-                       progress=False)[0]
+        out = generate(
+            model, tokenizer, [prompt], max_new_tokens=12, stop_strings=(stop,), progress=False
+        )[0]
         assert out == text[: text.find(stop)].strip()
