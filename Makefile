@@ -37,4 +37,4 @@ lint: setup
 	$(BIN)/snakemake --lint
 
 clean-results:
-	rm -rf results logs benchmarks/prepare_model benchmarks/record_activations benchmarks/generate
+	rm -rf results logs benchmarks/prepare_model benchmarks/record_activations benchmarks/record_activations_shard benchmarks/generate

@@ -58,6 +58,11 @@ def test_the_base_config_passes(base):
     check(base)
 
 
+def test_as_many_shards_as_the_budget_allows_pass(base):
+    base["recording"].update(shards=8)  # 2000 tokens in runs of 4 x 64 tokens
+    check(base)
+
+
 def rename(section: str, old: str, new: str) -> Callable[[dict, Path], None]:
     def edit(c: dict, _tmp: Path) -> None:
         c[section][new] = c[section].pop(old)
@@ -264,6 +269,17 @@ CASES = [
         "recording-key-typo",
         lambda c, _: c["recording"].update(chunk_token=64),
         "recording: Additional properties are not allowed ('chunk_token' was unexpected)",
+    ),
+    (
+        "shards-0",
+        lambda c, _: c["recording"].update(shards=0),
+        "recording.shards: 0 is less than the minimum of 1",
+    ),
+    (
+        "shards-beyond-the-budget",  # 2000 tokens in runs of 4 x 64 tokens: 8 shards at most
+        lambda c, _: c["recording"].update(shards=9),
+        "recording.shards: 9 shards would leave some empty: a budget of 2000 tokens in batches "
+        "of 4 chunks of 64 tokens makes at most 8 shards",
     ),
     ("missing-section", lambda c, _: c.pop("forcing"), "config: 'forcing' is a required property"),
     (

@@ -25,9 +25,9 @@ def small_config(model_dir):
     return config
 
 
-def scheduled(workdir, config) -> set[tuple[str, str]]:
-    """(rule, wildcards) of every job a dry run would execute."""
-    result = snakemake(workdir, config, "--dry-run")
+def scheduled(workdir, config, *targets: str) -> set[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run (of ``targets``, default all) would execute."""
+    result = snakemake(workdir, config, "--dry-run", *targets)
     jobs, rule = set(), None
     for line in result.stdout.splitlines():
         match = re.match(r"^(?:local)?rule (\w+):$", line.strip())

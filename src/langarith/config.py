@@ -13,8 +13,9 @@ In the order ``common.smk`` runs them:
   selection name ``none`` is reserved for unsteered conditions;
 * ``check_schema``: the JSON schema, reported as one line naming the key;
 * ``check_config``: what a schema cannot express (known languages, every language's corpus file
-  present, model directories whose architecture has a registered neuron site, conditions,
-  cross-references). Fast: no model is loaded, only a model's ``config.json`` is read.
+  present, model directories whose architecture has a registered neuron site, no more recording
+  shards than a token budget has batches, conditions, cross-references). Fast: no model is
+  loaded, only a model's ``config.json`` is read.
 """
 
 from __future__ import annotations
@@ -325,6 +326,22 @@ def check_conditions(conditions: Mapping, languages: Sequence[str]) -> None:
                 )
 
 
+def check_recording(recording: Mapping) -> None:
+    """No shard of a full token budget is empty (each needs ``batch_size`` chunks of its own)."""
+    from langarith.shards import max_shards
+
+    shards, budget = recording.get("shards", 1), recording.get("max_tokens")
+    if budget is None or shards == 1:
+        return
+    most = max_shards(budget, recording["chunk_tokens"], recording["batch_size"])
+    if shards > most:
+        raise ConfigError(
+            f"recording.shards: {shards} shards would leave some empty: a budget of {budget} "
+            f"tokens in batches of {recording['batch_size']} chunks of "
+            f"{recording['chunk_tokens']} tokens makes at most {most} shards"
+        )
+
+
 def check_config(config: Mapping) -> None:
     """Raise ``ConfigError`` for the first semantic problem found in a schema-valid config."""
     languages = list(config["languages"])
@@ -333,6 +350,7 @@ def check_config(config: Mapping) -> None:
     check_names(config)
     check_corpus(config["corpus"], languages)
     check_models(config["models"])
+    check_recording(config["recording"])
     check_conditions(config["conditions"], languages)
     forcing = config["forcing"]
     for sel in forcing["selections"]:

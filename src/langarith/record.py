@@ -273,12 +273,21 @@ def record_corpus(
     model_options: dict,
     recording: dict,
     metadata: dict | None = None,
+    shard: int = 1,
+    shards: int = 1,
 ) -> ActivationStats:
-    """Load the prepared model, pack the corpus file and record its statistics."""
+    """Load the prepared model, pack the corpus file and record its statistics.
+
+    With ``shards`` > 1 only shard ``shard`` (1-based) of the packed stream is recorded
+    (``langarith.shards.shard_bounds``); every shard packs the whole stream to find its part.
+    """
     import logging
 
     from langarith.corpora import read_corpus
     from langarith.models import load_model
+    from langarith.shards import check_shard, shard_bounds
+
+    check_shard(shard, shards)
 
     log = logging.getLogger("langarith")
     loaded = load_model(
@@ -305,7 +314,17 @@ def record_corpus(
         **(metadata or {}),
         "source": loaded.manifest.get("source"),
         "max_tokens": max_tokens,
+        "shards": shards,
     }
+    if shards > 1:
+        start, stop = shard_bounds(
+            len(stream), recording["chunk_tokens"], recording["batch_size"], shard, shards
+        )
+        log.info("shard %d of %d: tokens %d to %d of %d", shard, shards, start, stop, len(stream))
+        if start == stop:
+            log.warning("shard %d of %d is empty: the corpus has too few batches", shard, shards)
+        stream = stream[start:stop]
+        meta["shard"] = shard
     return record_token_stream(
         loaded.model, stream, recording["chunk_tokens"], recording["batch_size"], bos, meta
     )

@@ -53,6 +53,12 @@ CONDITIONS = list(config["conditions"])
 CORPUS = config["corpus"]["name"]
 
 
+# Shards per language (recording.shards): the shard count is part of the shard files' names,
+# not of the parameters, so shard files of another count are never reused.
+SHARDS = config["recording"]["shards"]
+RECORDING = {k: v for k, v in config["recording"].items() if k != "shards"}
+
+
 def alternatives(names):
     return "|".join(re.escape(n) for n in names)
 

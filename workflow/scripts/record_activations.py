@@ -2,6 +2,7 @@ from langarith.jobs import job_logging
 from langarith.record import record_corpus
 
 gpus = snakemake.resources.get("gpu", 0)  # the rule's `gpu` resource, as scheduled
+shard, shards = snakemake.params.shard  # 1-based shard of the language's stream; [1, 1]: all of it
 with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus) as log:
     stats = record_corpus(
         model_dir=snakemake.input.model,
@@ -9,6 +10,8 @@ with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus) as log:
         model_options=snakemake.params.model,
         recording=snakemake.params.recording,
         metadata={"model": snakemake.wildcards.model, "lang": snakemake.wildcards.lang},
+        shard=shard,
+        shards=shards,
     )
     stats.write(snakemake.output[0])
     log.info("%s: %d tokens recorded", snakemake.wildcards.lang, stats.n_tokens)

@@ -1,0 +1,8 @@
+from langarith.jobs import job_logging
+from langarith.shards import merge_shards
+
+with job_logging(snakemake.log[0]) as log:
+    stats = merge_shards(list(snakemake.input))
+    stats.write(snakemake.output[0])
+    lang, n_shards = snakemake.wildcards.lang, len(snakemake.input)
+    log.info("%s: %d tokens from %d shards", lang, stats.n_tokens, n_shards)
