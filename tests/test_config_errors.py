@@ -63,6 +63,17 @@ def test_as_many_shards_as_the_budget_allows_pass(base):
     check(base)
 
 
+def test_placement_options_pass(base):
+    base["models"]["tiny"].update(
+        device_map={"model": 0, "lm_head": "cuda:1", "model.layers.1": "disk"},
+        max_memory={0: "70GiB", "cuda:1": 10**9, "cpu": "200GB"},
+        offload_folder="resources/offload",
+    )
+    check(base)
+    base["models"]["tiny"].update(device_map="auto", max_memory=None, offload_folder=None)
+    check(base)
+
+
 def rename(section: str, old: str, new: str) -> Callable[[dict, Path], None]:
     def edit(c: dict, _tmp: Path) -> None:
         c[section][new] = c[section].pop(old)
@@ -168,6 +179,36 @@ CASES = [
         "trust-remote-code-not-boolean",
         lambda c, _: c["models"]["tiny"].update(trust_remote_code="yes"),
         "models.tiny.trust_remote_code: 'yes' is not of type 'boolean'",
+    ),
+    (
+        "device-map-strategy",
+        lambda c, _: c["models"]["tiny"].update(device_map="balanced"),
+        "models.tiny.device_map: 'balanced' does not match '^auto$'",
+    ),
+    (
+        "device-map-device",
+        lambda c, _: c["models"]["tiny"].update(device_map={"model.layers.0": "gpu0"}),
+        "models.tiny.device_map.model.layers.0: 'gpu0' does not match",
+    ),
+    (
+        "max-memory-size",
+        lambda c, _: c["models"]["tiny"].update(device_map="auto", max_memory={"cpu": "lots"}),
+        "models.tiny.max_memory.cpu: 'lots' does not match",
+    ),
+    (
+        "max-memory-device",
+        lambda c, _: c["models"]["tiny"].update(device_map="auto", max_memory={"ram": "1GiB"}),
+        "models.tiny.max_memory: 'ram' does not match",
+    ),
+    (
+        "max-memory-without-device-map",
+        lambda c, _: c["models"]["tiny"].update(max_memory={0: "70GiB"}),
+        "models.tiny.max_memory: only used with a device_map (device_map is null)",
+    ),
+    (
+        "disk-without-offload-folder",
+        lambda c, _: c["models"]["tiny"].update(device_map={"": "disk"}),
+        "models.tiny.offload_folder: a device_map that offloads modules to 'disk' needs one",
     ),
     (
         "top-rate-above-1",
@@ -533,3 +574,8 @@ def test_a_corpus_below_the_budget_is_recorded_whole_normalised_by_its_own_count
         s = stats[row["lang"]]
         expected = s.n_active[row["layer"], row["neuron"]] / s.n_tokens  # its own count
         assert row["p_active"] == pytest.approx(expected)
+
+
+def test_the_paper_config_passes_every_check():
+    """config/paper.yaml (hub models and corpus, ``device_map: auto`` on the largest model)."""
+    check(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))

@@ -122,10 +122,11 @@ def test_load_model_trusts_remote_code_only_when_asked(recorder, prepared):
     assert recorder.calls[0][1].get("use_safetensors") is True
 
 
-def test_the_offloading_loader_is_as_safe(recorder, prepared):
-    from langarith.offload import load_with_device_map
+def test_loading_with_a_device_map_is_as_safe(recorder, prepared):
+    from langarith.models import load_model
 
-    load_with_device_map(prepared, device_map="auto")
+    load_model(prepared, device_map="auto")
+    assert recorder.calls[0][1].get("device_map") == "auto"
     assert [kwargs["trust_remote_code"] for _, kwargs in recorder.calls] == [False, False]
     assert recorder.calls[0][1].get("use_safetensors") is True
 

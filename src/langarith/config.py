@@ -13,9 +13,9 @@ In the order ``common.smk`` runs them:
   selection name ``none`` is reserved for unsteered conditions;
 * ``check_schema``: the JSON schema, reported as one line naming the key;
 * ``check_config``: what a schema cannot express (known languages, every language's corpus file
-  present, model directories whose architecture has a registered neuron site, no more recording
-  shards than a token budget has batches, conditions, cross-references). Fast: no model is
-  loaded, only a model's ``config.json`` is read.
+  present, model directories whose architecture has a registered neuron site, a model's
+  placement options, no more recording shards than a token budget has batches, conditions,
+  cross-references). Fast: no model is loaded, only a model's ``config.json`` is read.
 """
 
 from __future__ import annotations
@@ -254,9 +254,21 @@ def check_gguf_file(name: str, path: str) -> None:
             raise ConfigError(f"{key}: {path!r} is not a GGUF file (no GGUF magic)")
 
 
+def check_placement(name: str, model: Mapping) -> None:
+    """``device_map``, ``max_memory`` and ``offload_folder`` of a model, as ``load_model`` checks
+    them (whether an explicit map's module names exist is only known when it loads)."""
+    from langarith.offload import check_options
+
+    try:
+        check_options(model.get("device_map"), model.get("max_memory"), model.get("offload_folder"))
+    except ValueError as err:
+        raise ConfigError(f"models.{name}.{err}") from None
+
+
 def check_models(models: Mapping) -> None:
     required = {"gguf_package": "package", "gguf_file": "path", "hub": "id", "local": "path"}
     for name, model in models.items():
+        check_placement(name, model)
         source = model["source"]
         kind = source["kind"]
         key = required[kind]

@@ -154,15 +154,11 @@ def run_fallback_job(
 ) -> pl.DataFrame:
     """The ``generate_fallback`` job."""
     from langarith.io import write_parquet
-    from langarith.models import load_model
+    from langarith.models import load_configured_model
     from langarith.neurons import NeuronSet
 
     neuron_set = NeuronSet.read(neurons, summary)
-    loaded = load_model(
-        model_dir,
-        dtype=model_options.get("dtype", "float32"),
-        trust_remote_code=model_options.get("trust_remote_code", False),
-    )
+    loaded = load_configured_model(model_dir, model_options)
     frame = run_fallback(
         loaded.model,
         loaded.tokenizer,

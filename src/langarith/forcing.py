@@ -146,7 +146,7 @@ def run_forcing_job(
     from langarith.calibration import read_alphas
     from langarith.conditions import is_calibrated, parse_condition
     from langarith.io import write_parquet
-    from langarith.models import load_model
+    from langarith.models import load_configured_model
 
     parsed = parse_condition(condition, steps)
     alphas = None
@@ -158,11 +158,7 @@ def run_forcing_job(
     if parsed:
         neuron_set = NeuronSet.read(neurons, summary)
         tables = LanguageTables.read(languages, activation_files)
-    loaded = load_model(
-        model_dir,
-        dtype=model_options.get("dtype", "float32"),
-        trust_remote_code=model_options.get("trust_remote_code", False),
-    )
+    loaded = load_configured_model(model_dir, model_options)
     reqs = requests(read_questions(questions), sources, targets)
     frame = run_condition(
         loaded.model,

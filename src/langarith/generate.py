@@ -8,6 +8,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 
+from langarith.offload import input_device
 from langarith.steer import Plan, steer
 
 
@@ -72,7 +73,7 @@ def generate(
     lengths = [len(tokenizer(p)["input_ids"]) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: (lengths[i], i))
     outputs: list[str] = [""] * len(prompts)
-    device = next(model.parameters()).device
+    device = input_device(model)
     bar = tqdm(total=len(prompts), desc="generating", unit="prompt", disable=not progress)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]

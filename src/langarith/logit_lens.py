@@ -188,17 +188,13 @@ def run_logit_lens_job(
     from langarith.forcing import read_questions, requests
     from langarith.io import write_parquet
     from langarith.langid import LanguageIdentifier
-    from langarith.models import load_model
+    from langarith.models import load_configured_model
     from langarith.neurons import NeuronSet
 
     parsed = parse_condition(condition, steps)
     neuron_set = NeuronSet.read(neurons, summary)
     tables = LanguageTables.read(languages, activation_files)
-    loaded = load_model(
-        model_dir,
-        dtype=model_options.get("dtype", "float32"),
-        trust_remote_code=model_options.get("trust_remote_code", False),
-    )
+    loaded = load_configured_model(model_dir, model_options)
     identifier = LanguageIdentifier(langid_model)
 
     def identify(texts: list[str]) -> list[str]:

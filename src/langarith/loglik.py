@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from langarith.offload import input_device
 from langarith.steer import POSITION_SCOPES, Plan, steer
 
 PADDING_SIDES = ("left", "right")
@@ -218,8 +219,8 @@ def _shared_prefix_batch(
             total = last[b, opt[0]]
             if len(opt) > 1:
                 c = conts[(b, opt[:-1])]
-                targets = torch.tensor(opt[1:], device=device)
-                steps = torch.arange(len(opt) - 1, device=device)
+                targets = torch.tensor(opt[1:], device=cont_logprobs.device)
+                steps = torch.arange(len(opt) - 1, device=cont_logprobs.device)
                 total = total + cont_logprobs[c, steps, targets].sum()
             result[item][option] = float(total)
 
@@ -249,7 +250,7 @@ def option_logliks(
         raise ValueError(f"positions={positions!r} needs padding_side='left'")
     result = [[float("nan")] * len(opts) for opts in options]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    device = next(model.parameters()).device
+    device = input_device(model)
     if padding_side == "left":
         prefixes = build_prefixes(tokenizer, prompts, options, plans)
         order = sorted(range(len(prefixes)), key=lambda r: (len(prefixes[r].ids), r))

@@ -12,6 +12,7 @@ import importlib
 import json
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,14 +112,29 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+# Model options of the config that ``load_model`` takes (``model_params`` in common.smk).
+LOAD_OPTIONS = ("dtype", "trust_remote_code", "device_map", "max_memory", "offload_folder")
+
+
 def load_model(
     model_dir: str | Path,
     dtype: str = "float32",
     device: str = "auto",
     trust_remote_code: bool = False,
+    device_map: str | dict | None = None,
+    max_memory: dict | None = None,
+    offload_folder: str | Path | None = None,
 ) -> LoadedModel:
-    """Load the causal LM and tokenizer prepared in ``model_dir`` (eval mode, no grad needed)."""
+    """Load the causal LM and tokenizer prepared in ``model_dir`` (eval mode, no grad needed).
+
+    Without a ``device_map`` the model goes whole to ``device``. With one, accelerate places it
+    (``langarith.offload``): ``"auto"`` (bounded by ``max_memory``) or an explicit dict from
+    module names to devices, ``"disk"`` modules needing an ``offload_folder``; do not call
+    ``.to()`` on such a model, and put inputs on ``langarith.offload.input_device(model)``.
+    """
     import transformers
+
+    from langarith.offload import offload_subfolder, placement
 
     model_dir = Path(model_dir)
     manifest_path = model_dir / MANIFEST
@@ -128,16 +144,29 @@ def load_model(
     path = (model_dir / manifest["path"]).resolve()
     if dtype not in _DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
+    placed = placement(path, device_map, max_memory, offload_folder, trust_remote_code)
+    if "offload_folder" in placed:
+        placed["offload_folder"] = offload_subfolder(placed["offload_folder"], model_dir.name)
     model = transformers.AutoModelForCausalLM.from_pretrained(
         path,
         dtype=_DTYPES[dtype],
         trust_remote_code=trust_remote_code,
         use_safetensors=True,
+        **placed,
     )
-    model.to(resolve_device(device))
+    if device_map is None:
+        model.to(resolve_device(device))
     model.eval()
     model.requires_grad_(False)
     tokenizer = transformers.AutoTokenizer.from_pretrained(
         path, trust_remote_code=trust_remote_code
     )
     return LoadedModel(model=model, tokenizer=tokenizer, manifest=manifest)
+
+
+def load_configured_model(model_dir: str | Path, model_options: Mapping[str, Any]) -> LoadedModel:
+    """``load_model`` with a model's config options (the ``model`` params of a rule): dtype,
+    trust_remote_code and the placement options; other keys are ignored."""
+    return load_model(
+        model_dir, **{key: model_options[key] for key in LOAD_OPTIONS if key in model_options}
+    )

@@ -230,14 +230,9 @@ def run_quality_job(
 
     frame = add_quality(pl.read_parquet(langid_file), ngram, max_period)
     if model_dir is not None:
-        from langarith.models import load_model
+        from langarith.models import load_configured_model
 
-        options = dict(model_options or {})
-        loaded = load_model(
-            model_dir,
-            dtype=options.get("dtype", "float32"),
-            trust_remote_code=options.get("trust_remote_code", False),
-        )
+        loaded = load_configured_model(model_dir, model_options or {})
         ppl = perplexities(loaded.model, loaded.tokenizer, frame["output"].to_list(), batch_size)
         frame = frame.with_columns(pl.Series("perplexity", ppl, dtype=pl.Float64))
     write_parquet(frame, output)

@@ -284,17 +284,13 @@ def record_corpus(
     import logging
 
     from langarith.corpora import read_corpus
-    from langarith.models import load_model
+    from langarith.models import load_configured_model
     from langarith.shards import check_shard, shard_bounds
 
     check_shard(shard, shards)
 
     log = logging.getLogger("langarith")
-    loaded = load_model(
-        model_dir,
-        dtype=model_options.get("dtype", "float32"),
-        trust_remote_code=model_options.get("trust_remote_code", False),
-    )
+    loaded = load_configured_model(model_dir, model_options)
     tokenizer = loaded.tokenizer
     max_tokens = recording.get("max_tokens")
     stream = pack(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from langarith.offload import input_device
 from langarith.sites import find_sites
 
 OPS = ("set", "scale", "add", "replace")
@@ -75,7 +76,8 @@ class Steering:
             raise ValueError(f"positions must be one of {', '.join(POSITION_SCOPES)}")
         self.sites = find_sites(model)
         self.positions = positions
-        param = next(model.parameters())
+        dtype = next(model.parameters()).dtype
+        device = input_device(model)  # a split model's other devices: moved on first use
         n_layers, width = self.sites.n_layers, self.sites.width
         compiled = [compile_plan(plan, n_layers, width) for plan in plans]
         layers = sorted({layer for c in compiled for layer in c})
@@ -85,8 +87,8 @@ class Steering:
             a = np.stack([c.get(layer, identity)[0] for c in compiled])
             b = np.stack([c.get(layer, identity)[1] for c in compiled])
             self.affine[layer] = (
-                torch.as_tensor(a, dtype=param.dtype, device=param.device)[:, None, :],
-                torch.as_tensor(b, dtype=param.dtype, device=param.device)[:, None, :],
+                torch.as_tensor(a, dtype=dtype, device=device)[:, None, :],
+                torch.as_tensor(b, dtype=dtype, device=device)[:, None, :],
             )
         self._handles: list = []
 
@@ -97,11 +99,12 @@ class Steering:
         return prefill if self.positions == "prompt" else not prefill
 
     def _hook(self, layer: int):
-        a, b = self.affine[layer]
-
         def hook(_module, _inputs, output: torch.Tensor) -> torch.Tensor | None:
             if not self._applies(output):
                 return None
+            a, b = self.affine[layer]
+            if a.device != output.device:  # a layer of a split model on another device
+                a, b = self.affine[layer] = (a.to(output.device), b.to(output.device))
             if output.shape[0] != a.shape[0] and a.shape[0] != 1:
                 raise RuntimeError(
                     f"steering holds {a.shape[0]} row plans, the batch {output.shape[0]} rows"

@@ -292,7 +292,7 @@ def run_task_job(
     from langarith.calibration import read_alphas
     from langarith.conditions import LanguageTables, is_calibrated, parse_condition
     from langarith.io import write_parquet
-    from langarith.models import load_model
+    from langarith.models import load_configured_model
     from langarith.neurons import NeuronSet
 
     parsed = parse_condition(condition, steps)
@@ -309,11 +309,7 @@ def run_task_job(
         settings["task"], settings["source"], settings["langs"], settings["max_items"]
     )
     reqs = task_requests(items, settings["steer_langs"], parsed, neuron_set, tables, alphas)
-    loaded = load_model(
-        model_dir,
-        dtype=model_options.get("dtype", "float32"),
-        trust_remote_code=model_options.get("trust_remote_code", False),
-    )
+    loaded = load_configured_model(model_dir, model_options)
     frame = run_requests(
         loaded.model,
         loaded.tokenizer,

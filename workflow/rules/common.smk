@@ -83,10 +83,16 @@ def selection_of(selection, condition):
 
 def model_params(wildcards):
     model = config["models"][wildcards.model]
-    return {
+    params = {
         "dtype": model.get("dtype", "float32"),
         "trust_remote_code": model.get("trust_remote_code", False),
     }
+    # accelerate placement (langarith.offload); only when set, so a config without it keeps
+    # its params and nothing reruns
+    for key in ("device_map", "max_memory", "offload_folder"):
+        if model.get(key) is not None:
+            params[key] = model[key]
+    return params
 
 
 def activation_files(wildcards):
