@@ -142,6 +142,13 @@ CASES = [
         "corpus.pattern: '{code}.txt'",
     ),
     (
+        "hub-corpus-without-budget",
+        lambda c, _: c.update(
+            corpus={"name": "cx", "kind": "hub", "dataset": "uonlp/CulturaX", "text_field": "text"}
+        ),
+        "corpus.max_chars: required for a hub corpus (or corpus.max_documents)",
+    ),
+    (
         "corpus-kind",
         lambda c, _: c["corpus"].update(kind="ftp"),
         "corpus.kind: 'ftp' is not one of",
@@ -524,6 +531,43 @@ def test_corpus_text_that_is_empty_or_not_utf8_fails_its_job_naming_the_file(bas
     corpus_out = workdir / "resources/corpus/flores"
     leftovers = [p.name for p in corpus_out.iterdir()] if corpus_out.exists() else []
     assert leftovers == []  # no partial file, under the final name or a temporary one
+
+
+@pytest.mark.slow
+def test_a_hub_corpus_fetch_stops_at_its_budget_and_the_file_says_so(base, tmp_path):
+    """``fetch_corpus`` on a hub corpus (a local ``json`` dataset): a language with more text
+    than ``max_chars`` is cut at it and its file records the cut; a shorter one is kept whole
+    and its log says so."""
+    import polars as pl
+
+    from langarith.corpora import corpus_cut_by
+
+    files = {}
+    for lang, n_rows in (("en", 1000), ("de", 3)):
+        files[lang] = str(tmp_path / f"{lang}.jsonl")
+        rows = [{"id": i, "text": f"Sentence {i:04d}."} for i in range(n_rows)]  # 14 characters
+        Path(files[lang]).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    base["corpus"] = {
+        "name": "wiki",
+        "kind": "hub",
+        "dataset": "json",
+        "data_files": files,
+        "text_field": "text",
+        "max_chars": 100,
+    }
+    workdir = tmp_path / "run"
+    targets = ["resources/corpus/wiki/en.parquet", "resources/corpus/wiki/de.parquet"]
+    result = snakemake(workdir, yaml.safe_dump(base), *targets)
+    assert result.returncode == 0, result.stdout + result.stderr
+    en, de = (workdir / target for target in targets)
+    assert pl.read_parquet(en)["doc_id"].to_list() == [str(i) for i in range(8)]  # 8 × 14 >= 100
+    assert corpus_cut_by(en) == "corpus.max_chars=100"
+    assert pl.read_parquet(de)["text"].to_list() == [f"Sentence {i:04d}." for i in range(3)]
+    assert corpus_cut_by(de) is None
+    en_log = (workdir / "logs/fetch_corpus/wiki/en.log").read_text()
+    assert "en: 8 documents, 112 characters (stopped at corpus.max_chars=100)" in en_log
+    de_log = (workdir / "logs/fetch_corpus/wiki/de.log").read_text()
+    assert "less text than the budget" in de_log and "3 documents, 42 characters" in de_log
 
 
 # --- a corpus shorter than the token budget -------------------------------------------------

@@ -289,6 +289,12 @@ def check_corpus(corpus: Mapping, languages: Sequence[str]) -> None:
         for key in ("dataset", "text_field"):
             if not corpus.get(key):
                 raise ConfigError(f"corpus.{key}: required for a hub corpus")
+        if not corpus.get("max_chars") and not corpus.get("max_documents"):
+            raise ConfigError(
+                "corpus.max_chars: required for a hub corpus (or corpus.max_documents): the "
+                "characters fetched per language, enough for recording.max_tokens under every "
+                "model's tokenizer; without it the whole dataset would be streamed"
+            )
     if kind != "local":
         return
     from langarith.corpora.local import corpus_file

@@ -27,10 +27,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def write_parquet(frame: pl.DataFrame, path: str | Path) -> None:
-    """Write ``frame`` to ``path`` atomically (zstd, statistics on)."""
+def write_parquet(
+    frame: pl.DataFrame, path: str | Path, metadata: dict[str, str] | None = None
+) -> None:
+    """Write ``frame`` to ``path`` atomically (zstd, statistics on, optional key-value
+    ``metadata`` in the file footer)."""
     with atomic_path(path) as tmp:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        frame.write_parquet(tmp, compression="zstd", statistics=True, metadata=metadata)
 
 
 def write_text(text: str, path: str | Path) -> None:

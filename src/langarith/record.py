@@ -278,12 +278,16 @@ def record_corpus(
 ) -> ActivationStats:
     """Load the prepared model, pack the corpus file and record its statistics.
 
+    The corpus is read and tokenized as it streams and left at ``recording.max_tokens``. Fewer
+    tokens than the budget: a warning if the corpus holds all its source's text, an error
+    naming the budget its fetch stopped at (``corpus.max_chars``) otherwise.
+
     With ``shards`` > 1 only shard ``shard`` (1-based) of the packed stream is recorded
     (``langarith.shards.shard_bounds``); every shard packs the whole stream to find its part.
     """
     import logging
 
-    from langarith.corpora import read_corpus
+    from langarith.corpora import corpus_cut_by, iter_corpus
     from langarith.models import load_configured_model
     from langarith.shards import check_shard, shard_bounds
 
@@ -294,11 +298,18 @@ def record_corpus(
     tokenizer = loaded.tokenizer
     max_tokens = recording.get("max_tokens")
     stream = pack(
-        tokenize_documents(tokenizer, read_corpus(corpus)), recording["chunk_tokens"], max_tokens
+        tokenize_documents(tokenizer, iter_corpus(corpus)), recording["chunk_tokens"], max_tokens
     )
     if len(stream) == 0:
         raise ValueError(f"corpus {corpus!r} yields no tokens")
     if max_tokens and len(stream) < max_tokens:
+        cut_by = corpus_cut_by(corpus)
+        if cut_by:
+            key, _, value = cut_by.partition("=")
+            raise ValueError(
+                f"{key}: the corpus {corpus} stops at this budget ({value}) and gives "
+                f"{len(stream)} tokens, fewer than recording.max_tokens {max_tokens}: raise {key}"
+            )
         log.warning(
             "corpus %s has %d tokens, fewer than the budget %d: using all",
             corpus,

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from langarith.corpora import Document
+from langarith.corpora import Fetched
 
 
-def read_language(corpus: Mapping, lang: str, inputs: Mapping[str, str]) -> list[Document]:
+def read_language(corpus: Mapping, lang: str, inputs: Mapping[str, str]) -> Fetched:
     """Documents of ``lang`` from the corpus described by the config dict ``corpus``."""
     kind = corpus["kind"]
     if kind == "udhr":
         from langarith.corpora import udhr
 
-        return udhr.read_language(inputs["tarball"], lang)
+        return Fetched(udhr.read_language(inputs["tarball"], lang))
     if kind == "local":
         from langarith.corpora import local
 
-        return local.read_language(corpus["path"], lang, corpus.get("pattern", "{lang}.txt"))
+        pattern = corpus.get("pattern", "{lang}.txt")
+        return Fetched(local.read_language(corpus["path"], lang, pattern))
     if kind == "hub":
         from langarith.corpora import hub
 
