@@ -75,7 +75,8 @@ def test_prompts_have_the_newline_before_the_answer_cue():
     assert read_prompts(REPO / "resources" / "prompts" / "fallback_en.txt", 3) == prompts[:3]
 
 
-def test_batched_steps_equal_one_call_per_step(tiny_llama_dir):
+@pytest.mark.parametrize("positions", ["all", "prompt", "generated"])
+def test_batched_steps_equal_one_call_per_step(tiny_llama_dir, positions):
     model, tokenizer = load_tiny(tiny_llama_dir)
     neurons = toy_neurons()
     prompts = ["Q: How are you?\nA:", "Q: Where is the station?\nA:"]
@@ -87,6 +88,7 @@ def test_batched_steps_equal_one_call_per_step(tiny_llama_dir):
             "repetition_penalty": 1.1,
             "stop_strings": ["\nQ:", "\nA:"],
             "batch_size": 3,
+            "positions": positions,
         },
     }
     frame = run_fallback(model, tokenizer, neurons, prompts, settings)
@@ -103,6 +105,7 @@ def test_batched_steps_equal_one_call_per_step(tiny_llama_dir):
             stop_strings=["\nQ:", "\nA:"],
             batch_size=1,
             progress=False,
+            positions=positions,
         )
         assert frame.filter(pl.col("step") == k)["output"].to_list() == alone
 

@@ -32,6 +32,7 @@ GENERATION_DEFAULTS = {
     "repetition_penalty": 1.1,
     "stop_strings": list(STOP_STRINGS),
     "batch_size": 16,
+    "positions": "all",  # steered positions: all | prompt | generated
 }
 
 GENERATION_SCHEMA = {
@@ -136,6 +137,7 @@ def run_fallback(
         repetition_penalty=float(gen["repetition_penalty"]),
         stop_strings=tuple(gen["stop_strings"]),
         batch_size=int(gen["batch_size"]),
+        positions=str(gen.get("positions", "all")),
     )
     columns = list(GENERATION_SCHEMA)
     data = {name: [row[j] for row in rows] for j, name in enumerate(columns[:-1])}
