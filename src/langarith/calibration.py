@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from langarith.conditions import LanguageTables, Step, build_plan
+from langarith.conditions import LanguageTables, Step, build_plan, is_calibrated
 from langarith.forcing import ForcingRequest
 from langarith.generate import generate
 from langarith.neurons import NeuronSet
@@ -146,33 +146,48 @@ def choose(scores: pl.DataFrame) -> dict[str, dict]:
     return out
 
 
+def _load(calibration: str | Path | Mapping) -> Mapping:
+    if isinstance(calibration, Mapping):
+        return calibration
+    return json.loads(Path(calibration).read_text(encoding="utf-8"))
+
+
 def calibrated_alpha(calibration: str | Path | Mapping, target: str) -> float:
     """The α chosen for ``target`` in a calibration JSON file (or its loaded dict)."""
-    data = (
-        calibration
-        if isinstance(calibration, Mapping)
-        else json.loads(Path(calibration).read_text(encoding="utf-8"))
-    )
-    targets = data.get("targets", {})
-    if target not in targets:
-        where = calibration if not isinstance(calibration, Mapping) else "the calibration"
-        raise ValueError(
-            f"{where} has no α for target {target!r} (calibrated: {' '.join(targets) or 'none'})"
-        )
-    return float(targets[target]["alpha"])
+    return read_alphas(calibration, [target])[target]
 
 
 def read_alphas(calibration: str | Path | Mapping, targets: Sequence[str]) -> dict[str, float]:
-    """``{target: α}`` for every one of ``targets`` from a calibration (file or loaded dict)."""
-    return {target: calibrated_alpha(calibration, target) for target in targets}
+    """``{target: α}`` for every one of ``targets`` from a calibration (file or loaded dict),
+    read once."""
+    chosen = _load(calibration).get("targets", {})
+    for target in targets:
+        if target not in chosen:
+            where = "the calibration" if isinstance(calibration, Mapping) else calibration
+            raise ValueError(
+                f"{where} has no α for target {target!r} (calibrated: {' '.join(chosen) or 'none'})"
+            )
+    return {target: float(chosen[target]["alpha"]) for target in targets}
+
+
+def condition_alphas(
+    steps: Sequence[Step], condition: str, calibration: str | None, targets: Sequence[str]
+) -> dict[str, float] | None:
+    """The α per target a calibrated condition needs (``None`` for any other condition), read
+    from the calibration JSON before any model is loaded."""
+    if not is_calibrated(steps):
+        return None
+    if calibration is None:
+        raise ValueError(f"condition {condition!r} is calibrated but has no calibration file")
+    return read_alphas(calibration, targets)
 
 
 def check_calibrated_uses(config: Mapping, calibration: Mapping | None) -> None:
     """Every use of a calibrated condition (``strength: calibrated``) must be covered by the
     calibration: its selections calibrated, and every language it steers towards among the
     calibration targets. Raises a one-line ``ValueError`` naming the config key otherwise."""
-    from langarith.conditions import is_calibrated
     from langarith.config import forcing_targets
+    from langarith.task_run import steer_languages
 
     uses = []  # (where, selections, conditions, target languages)
     forcing = config.get("forcing") or {}
@@ -181,8 +196,7 @@ def check_calibrated_uses(config: Mapping, calibration: Mapping | None) -> None:
             ("forcing", forcing["selections"], forcing["conditions"], forcing_targets(config))
         )
     for name, task in (config.get("tasks") or {}).items():
-        steer = task.get("steer_langs", "all")
-        steer = list(config["languages"]) if steer == "all" else list(steer)
+        steer = steer_languages(task, config["languages"])
         uses.append(
             (f"tasks.{name}", task.get("selections", []), task.get("conditions", []), steer)
         )

@@ -143,17 +143,13 @@ def run_forcing_job(
 ) -> None:
     """The ``generate_forcing`` job: one condition, every (source, target) pair; a calibrated
     condition reads its α per target from ``calibration`` (the calibration JSON)."""
-    from langarith.calibration import read_alphas
-    from langarith.conditions import is_calibrated, parse_condition
+    from langarith.calibration import condition_alphas
+    from langarith.conditions import parse_condition
     from langarith.io import write_parquet
     from langarith.models import load_configured_model
 
     parsed = parse_condition(condition, steps)
-    alphas = None
-    if is_calibrated(parsed):
-        if calibration is None:
-            raise ValueError(f"condition {condition!r} is calibrated but has no calibration file")
-        alphas = read_alphas(calibration, targets)
+    alphas = condition_alphas(parsed, condition, calibration, targets)
     neuron_set = tables = None
     if parsed:
         neuron_set = NeuronSet.read(neurons, summary)

@@ -87,6 +87,13 @@ class TaskConfigError(ValueError):
 # --------------------------------------------------------------------------- settings
 
 
+def steer_languages(raw: Mapping, languages: Sequence[str]) -> list[str]:
+    """A task's steered languages: ``steer_langs``, where ``all`` (the default) is every
+    configured language."""
+    steer = raw.get("steer_langs", "all")
+    return list(languages) if steer == "all" else list(steer)
+
+
 def resolve_task(name: str, raw: Mapping, config: Mapping) -> dict:
     """The complete settings of task ``name`` as plain builtins (what a job receives).
 
@@ -103,8 +110,7 @@ def resolve_task(name: str, raw: Mapping, config: Mapping) -> dict:
     for cond in raw["conditions"]:
         if cond not in config["conditions"]:
             raise TaskConfigError(f"{where}.conditions: {cond!r} is not a key of conditions")
-    steer = raw.get("steer_langs", "all")
-    steer_langs = languages if steer == "all" else list(steer)
+    steer_langs = steer_languages(raw, languages)
     for code in steer_langs:
         if code not in languages:
             raise TaskConfigError(
@@ -289,18 +295,14 @@ def run_task_job(
 ) -> pl.DataFrame:
     """The ``generate_task`` job: one task, one condition, every (test, steered) cell; a
     calibrated condition reads its α per steered language from ``calibration``."""
-    from langarith.calibration import read_alphas
-    from langarith.conditions import LanguageTables, is_calibrated, parse_condition
+    from langarith.calibration import condition_alphas
+    from langarith.conditions import LanguageTables, parse_condition
     from langarith.io import write_parquet
     from langarith.models import load_configured_model
     from langarith.neurons import NeuronSet
 
     parsed = parse_condition(condition, steps)
-    alphas = None
-    if is_calibrated(parsed):
-        if calibration is None:
-            raise ValueError(f"condition {condition!r} is calibrated but has no calibration file")
-        alphas = read_alphas(calibration, settings["steer_langs"])
+    alphas = condition_alphas(parsed, condition, calibration, settings["steer_langs"])
     neuron_set = tables = None
     if parsed:
         neuron_set = NeuronSet.read(neurons, summary)

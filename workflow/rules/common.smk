@@ -110,13 +110,16 @@ def neuron_files(wildcards):
     return {"neurons": f"{stem}.parquet", "summary": f"{stem}.json"}
 
 
+def calibration_json(wildcards):
+    """The calibration of a (model, selection): the α chosen per target language."""
+    return f"results/calibration/{wildcards.model}/{wildcards.selection}.json"
+
+
 def calibration_input(wildcards):
     """The calibration JSON a calibrated condition (`strength: calibrated`) takes α from."""
     if not is_calibrated(config["conditions"].get(wildcards.condition) or []):
         return {}
-    return {
-        "calibration": f"results/calibration/{wildcards.model}/{wildcards.selection}.json"
-    }
+    return {"calibration": calibration_json(wildcards)}
 
 
 def forcing_cells():

@@ -57,9 +57,7 @@ def task_job_settings(wildcards):
 def pack_calibration_input(wildcards):
     """A calibrated selection's pack carries the chosen α per target language."""
     if CALIBRATION and wildcards.selection in CALIBRATION["selections"]:
-        return {
-            "calibration": f"results/calibration/{wildcards.model}/{wildcards.selection}.json"
-        }
+        return {"calibration": calibration_json(wildcards)}
     return {}
 
 
