@@ -3,10 +3,13 @@ and the real data subsets in ../shared/data (never copied into the repo)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 # Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP spinning
 # makes a 32-wide matmul take tens of milliseconds.
@@ -16,6 +19,27 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 TOKENIZER_LANGS = ("eng_Latn", "deu_Latn", "fra_Latn", "zho_Hans", "rus_Cyrl", "spa_Latn")
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    """``config`` as ``workdir/config.yaml`` (the directory is made if missing)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake_argv(
+    workdir: Path, configfile: Path, *args: str, targets: Sequence[str] = ()
+) -> list[str]:
+    """``python -m snakemake`` on the repository's Snakefile, run in ``workdir`` on
+    ``configfile`` with 2 cores. ``targets`` come first: an option that takes several values
+    (``--resources``, ``--set-threads``) would swallow targets placed after it."""
+    return [
+        sys.executable, "-m", "snakemake", *targets,
+        "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+        "--configfile", str(configfile), "--cores", "2", *args,
+    ]  # fmt: skip
 
 
 def shared_data() -> Path:

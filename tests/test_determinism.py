@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from conftest import REPO, shared_data
+from conftest import REPO, shared_data, snakemake_argv, write_config
 
 MODEL = "tiny"
 # What the crash and determinism tests build: selections, generations, scores, provenance.
@@ -51,24 +51,7 @@ def small_config(model_dir: Path) -> dict:
 
 
 def snakemake_command(workdir: Path, config: dict, *args: str) -> list[str]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        *TARGETS,
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(config_path),
-        "--cores",
-        "2",
-        *args,
-    ]
+    return snakemake_argv(workdir, write_config(workdir, config), *args, targets=TARGETS)
 
 
 def run_snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:

@@ -25,7 +25,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from conftest import REPO, shared_data
+from conftest import REPO, shared_data, snakemake_argv
 
 pytestmark = pytest.mark.slow
 
@@ -55,25 +55,10 @@ def small_tiny_config(model_dir: Path) -> dict:
 
 
 def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        *TARGETS,
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "2",
-        # one CPU per generation job, in both runs (same threads, same numbers), so that two
-        # of them fit the 2-CPU SLURM node at once
-        "--set-threads",
-        "generate_forcing=1",
-        *args,
-    ]
+    # one CPU per generation job, in both runs (same threads, same numbers), so that two
+    # of them fit the 2-CPU SLURM node at once
+    threads = ("--set-threads", "generate_forcing=1")
+    return snakemake_argv(workdir, workdir / "config.yaml", *threads, *args, targets=TARGETS)
 
 
 def run(cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:

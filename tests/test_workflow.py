@@ -7,13 +7,12 @@ import html
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 import yaml
-from conftest import REPO, shared_data
+from conftest import REPO, shared_data, snakemake_argv, write_config
 from test_conventions import REPORT_CATEGORIES
 
 pytestmark = pytest.mark.slow
@@ -27,25 +26,8 @@ def tiny_config(model_dir: Path) -> dict:
 
 
 def snakemake(workdir: Path, config: dict, *args: str, check: bool = True):
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(config_path),
-        "--cores",
-        "2",
-        "--resources",
-        "gpu=1",
-        *args,
-    ]
+    configfile = write_config(workdir, config)
+    cmd = snakemake_argv(workdir, configfile, "--resources", "gpu=1", *args)
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
