@@ -21,7 +21,10 @@ include: "workflow/rules/activations.smk"
 include: "workflow/rules/neurons.smk"
 include: "workflow/rules/forcing.smk"
 include: "workflow/rules/tasks.smk"
+include: "workflow/rules/fallback.smk"
+include: "workflow/rules/pack.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/quality.smk"
 include: "workflow/rules/provenance.smk"
 
 

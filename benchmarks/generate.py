@@ -55,7 +55,7 @@ def snakemake_running() -> bool:
 
 
 def forcing_prompts(n: int) -> list[str]:
-    from langarith.forcing import PROMPT_TEMPLATE
+    from langarith.experiments.forcing import PROMPT_TEMPLATE
 
     with open(REPO / "resources" / "prompts" / "forcing.tsv", encoding="utf-8") as handle:
         rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["question_idx"] == "0"]
@@ -64,7 +64,7 @@ def forcing_prompts(n: int) -> list[str]:
 
 
 def random_plans(n_rows: int, n_layers: int, width: int, seed: int = 0):
-    from langarith.steer import NeuronOp
+    from langarith.core.plans import NeuronOp
 
     rng = np.random.default_rng(seed)
     k = max(1, width // 40)  # 2.5 % of the neurons, twice
@@ -82,8 +82,8 @@ def random_plans(n_rows: int, n_layers: int, width: int, seed: int = 0):
 @torch.inference_mode()
 def run(model, tokenizer, prompts, plans, batch_size: int, tokens: int) -> int:
     """Generate exactly ``tokens`` new tokens per prompt; return the number generated."""
-    from langarith.generate import prepare_tokenizer
-    from langarith.steer import steer
+    from langarith.model.generation import prepare_tokenizer
+    from langarith.model.steering import steer
 
     prepare_tokenizer(tokenizer)
     total = 0
@@ -120,8 +120,8 @@ def main() -> None:
         print(json.dumps({"skipped": "a snakemake process is running (use --force to override)"}))
         return
     torch.set_num_threads(args.threads)
-    from langarith.models import load_model
-    from langarith.sites import find_sites
+    from langarith.model.loading import load_model
+    from langarith.model.sites import find_sites
 
     loaded = load_model(GEMMA_DIR, dtype="float32", device="cpu")
     model, tokenizer = loaded.model, loaded.tokenizer

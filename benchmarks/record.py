@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from langarith.record import chunk_batches, record_token_stream
+from langarith.model.recording import chunk_batches, record_token_stream
 
 REPO = Path(__file__).resolve().parents[1]
 GEMMA_DIR = REPO / "resources" / "models" / "gemma3-270m"
@@ -55,7 +55,7 @@ def load(name: str):
         if not (GEMMA_DIR / "langarith_model.json").is_file():
             log(f"skipping gemma3-270m: no prepared model at {GEMMA_DIR} (run prepare_model)")
             return None
-        from langarith.models import load_model
+        from langarith.model.loading import load_model
 
         return load_model(GEMMA_DIR, dtype="float32", device="cpu").model
     if name == "tiny-llama":

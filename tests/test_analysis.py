@@ -19,7 +19,7 @@ from langarith.analysis.findings import (
 )
 from langarith.analysis.script_groups import compare_scripts
 from langarith.analysis.selection import NeuronTable
-from langarith.analysis.settings import (
+from langarith.workflow.settings.analysis import (
     main_condition,
     replacement_pair,
     resolve_analysis,

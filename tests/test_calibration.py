@@ -10,23 +10,23 @@ import polars as pl
 import pytest
 from conftest import REPO, load_tiny
 
-from langarith.calibration import (
+from langarith.core.conditions import LanguageTables, build_plan, is_calibrated, parse_condition
+from langarith.core.selection import NeuronSet
+from langarith.core.text_quality import repetition, units
+from langarith.experiments.calibration import (
     best_alpha,
-    calibrated_alpha,
-    check_calibrated_uses,
     choose,
     judge,
-    read_alphas,
-    resolve_calibration,
     scaled_steps,
     sweep_outputs,
     sweep_scores,
 )
-from langarith.conditions import LanguageTables, build_plan, is_calibrated, parse_condition
-from langarith.forcing import read_questions, requests, run_condition
-from langarith.generate import generate
-from langarith.neurons import NeuronSet
-from langarith.quality import repetition, units
+from langarith.experiments.forcing import requests, run_condition
+from langarith.experiments.steered_job import SteeredJob
+from langarith.io.calibration import calibrated_alpha, read_alphas
+from langarith.io.prompts import read_questions
+from langarith.model.generation import generate
+from langarith.workflow.settings.quality import check_calibrated_uses, resolve_calibration
 
 PROMPTS = REPO / "resources" / "prompts"
 STEPS = [
@@ -135,7 +135,9 @@ def test_tiny_model_calibration_picks_the_directly_computed_best(tiny_llama_dir)
     grid = [0.0, 1.0, 3.0, 8.0]
     generation = {"max_new_tokens": 5, "repetition_penalty": 1.1, "batch_size": 8}
 
-    outputs = sweep_outputs(model, tokenizer, reqs, steps, grid, neurons, tables, generation)
+    outputs = sweep_outputs(
+        model, tokenizer, reqs, SteeredJob(steps, neurons, tables), grid, generation
+    )
     assert outputs.height == len(grid) * len(reqs)
     chosen = choose(sweep_scores(judge(outputs, fake_identify, 3, 0.5)))
 
@@ -235,13 +237,15 @@ def test_forcing_under_the_calibrated_condition_equals_the_fixed_alpha_runs(tiny
     alphas = {"de": 4.0, "fr": 0.0}
     steps = parse_condition("calibrated", CALIBRATED)
     frame = run_condition(
-        model, tokenizer, reqs, "calibrated", steps, neurons, tables, generation, alphas
+        model, tokenizer, reqs, SteeredJob(steps, neurons, tables, alphas), generation
     )
     outputs = dict(zip(frame["item_id"], frame["output"]))
     for target, alpha in alphas.items():
         fixed = parse_condition("fixed", [STEPS[0], {**STEPS[1], "strength": alpha}])
         subset = [r for r in reqs if r.target == target]
-        want = run_condition(model, tokenizer, subset, "f", fixed, neurons, tables, generation)
+        want = run_condition(
+            model, tokenizer, subset, SteeredJob(fixed, neurons, tables), generation
+        )
         for item, text in zip(want["item_id"], want["output"]):
             assert outputs[item] == text
     assert outputs["en-de-0"] != outputs["en-fr-0"]  # α 4 vs α 0: the targets really differ

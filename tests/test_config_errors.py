@@ -20,8 +20,8 @@ import pytest
 import yaml
 from conftest import REPO, shared_data
 
-from langarith.config import ConfigError, check_everything
-from langarith.tasks import get_task
+from langarith.experiments.tasks import get_task
+from langarith.workflow.settings.checks import ConfigError, check_everything
 
 SCHEMAS = REPO / "workflow" / "schemas"
 SECTIONS = {name: SCHEMAS / f"{name}.schema.yaml" for name in ("tasks", "fallback", "analysis")}
@@ -540,7 +540,7 @@ def test_a_hub_corpus_fetch_stops_at_its_budget_and_the_file_says_so(base, tmp_p
     and its log says so."""
     import polars as pl
 
-    from langarith.corpora import corpus_cut_by
+    from langarith.io.corpora import corpus_cut_by
 
     files = {}
     for lang, n_rows in (("en", 1000), ("de", 3)):
@@ -582,10 +582,10 @@ def test_a_corpus_below_the_budget_is_recorded_whole_normalised_by_its_own_count
 
     import polars as pl
 
-    from langarith.corpora import Document, write_corpus
-    from langarith.models import prepare_model
-    from langarith.neurons import run_lape
-    from langarith.record import record_corpus
+    from langarith.io.corpora import Document, write_corpus
+    from langarith.io.selection import run_lape
+    from langarith.model.loading import prepare_model
+    from langarith.model.recording import record_corpus
 
     flores = shared_data() / "flores200_devtest"
     model_dir = tmp_path / "models" / "tiny"

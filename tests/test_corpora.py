@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from conftest import load_tiny, shared_data
 
-from langarith.corpora import (
+from langarith.io.corpora import (
     Document,
     corpus_cut_by,
     hub,
@@ -20,7 +20,7 @@ from langarith.corpora import (
     udhr,
     write_corpus,
 )
-from langarith.record import pack, tokenize_documents
+from langarith.model.recording import pack, tokenize_documents
 
 DECLARATION = """<!doctype html>
 <html data-code="eng" lang="en"><head><title>English</title></head><body>
@@ -185,8 +185,8 @@ def test_tokens_are_taken_as_the_documents_stream_and_stop_at_the_budget(tiny_ll
 def test_recording_a_corpus_cut_short_by_its_fetch_budget_names_the_budget(
     tmp_path, tiny_llama_dir
 ):
-    from langarith.models import prepare_model
-    from langarith.record import record_corpus
+    from langarith.model.loading import prepare_model
+    from langarith.model.recording import record_corpus
 
     model_dir = tmp_path / "tiny"
     prepare_model({"kind": "local", "path": str(tiny_llama_dir)}, model_dir)

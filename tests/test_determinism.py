@@ -139,7 +139,7 @@ def test_two_runs_give_identical_bytes(tmp_path_factory, tiny_llama_dir):
 
 @pytest.mark.slow
 def test_provenance_names_versions_model_and_config(tmp_path_factory, tiny_llama_dir):
-    from langarith.provenance import config_hash, file_sha256
+    from langarith.io.provenance import config_hash, file_sha256
 
     workdir = reference_run(tmp_path_factory, tiny_llama_dir)
     record = json.loads((workdir / f"results/provenance/{MODEL}.json").read_text())
@@ -162,7 +162,7 @@ def test_provenance_names_versions_model_and_config(tmp_path_factory, tiny_llama
 
 
 def test_a_hub_cache_file_is_identified_by_its_blob_name(tmp_path):
-    from langarith.provenance import file_sha256
+    from langarith.io.provenance import file_sha256
 
     blob = tmp_path / "blobs" / ("a" * 64)
     blob.parent.mkdir()

@@ -9,17 +9,20 @@ import pytest
 import torch
 from conftest import REPO, load_tiny
 
-from langarith.fallback import (
+from langarith.core.plans import compile_plan
+from langarith.core.selection import NeuronSet
+from langarith.experiments.fallback import (
+    PROMPT_TEMPLATE,
     cumulative_steps,
+    deactivation,
     distribution,
-    read_prompts,
-    resolve_fallback,
     run_fallback,
-    union_plan,
+    union_size,
 )
-from langarith.generate import generate
-from langarith.neurons import NeuronSet
-from langarith.steer import steer
+from langarith.io.prompts import read_prompts
+from langarith.model.generation import generate
+from langarith.model.steering import steer
+from langarith.workflow.settings.fallback import resolve_fallback
 
 CONFIG = {"languages": ["zh", "de", "en", "fr", "bo"], "selections": {"lape-1": {}}}
 
@@ -47,12 +50,21 @@ def test_settings_keep_the_anchor_order_of_configured_languages():
         resolve_fallback({"selections": ["lape-1"], "order": ["ko", "ja"]}, CONFIG)
 
 
-def test_union_plan_by_hand():
-    plan = union_plan(toy_neurons(), ["en", "fr", "de"], -1.5)
-    got = {op.layer: op.neurons.tolist() for op in plan}
-    assert got == {0: [1, 2, 3], 1: [7, 9], 2: [5, 6]}  # shared 2, 7, 5 appear once
+def union_plan(neurons, langs, value):
+    return deactivation(langs, value).plan("", "", neurons, None)
+
+
+def test_deactivation_sets_the_union_by_hand():
+    neurons = toy_neurons()
+    plan = union_plan(neurons, ["en", "fr", "de"], -1.5)
+    compiled = compile_plan(plan, neurons.n_layers, neurons.width)
+    got = {layer: np.flatnonzero(a == 0.0).tolist() for layer, (a, _) in compiled.items()}
+    assert got == {0: [1, 2, 3], 1: [7, 9], 2: [5, 6]}  # shared 2, 7, 5 counted once
+    for a, b in compiled.values():
+        assert np.all(b[a == 0.0] == -1.5) and np.all(b[a == 1.0] == 0.0)
     assert all(op.op == "set" and np.all(op.values == -1.5) for op in plan)
-    assert union_plan(toy_neurons(), [], -1.5) == []
+    assert union_size(neurons, ["en", "fr", "de"]) == 7
+    assert union_plan(neurons, [], -1.5) == []
 
 
 def test_deactivated_neurons_hold_the_constant(tiny_llama_dir):
@@ -69,10 +81,13 @@ def test_deactivated_neurons_hold_the_constant(tiny_llama_dir):
 
 
 def test_prompts_have_the_newline_before_the_answer_cue():
-    prompts = read_prompts(REPO / "resources" / "prompts" / "fallback_en.txt")
+    prompts = read_prompts(REPO / "resources" / "prompts" / "fallback_en.txt", PROMPT_TEMPLATE)
     assert len(prompts) == 70
     assert prompts[0] == "Q: How can I build a habit of reading every day?\nA:"
-    assert read_prompts(REPO / "resources" / "prompts" / "fallback_en.txt", 3) == prompts[:3]
+    assert (
+        read_prompts(REPO / "resources" / "prompts" / "fallback_en.txt", PROMPT_TEMPLATE, 3)
+        == prompts[:3]
+    )
 
 
 @pytest.mark.parametrize("positions", ["all", "prompt", "generated"])

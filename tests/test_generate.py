@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from conftest import load_tiny
 
-from langarith.generate import cut_at_stop, generate
-from langarith.steer import NeuronOp
+from langarith.core.plans import NeuronOp
+from langarith.model.generation import cut_at_stop, generate
 
 PROMPTS = [
     "Q: How are you today? \nA:",

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from langarith import gpu
-from langarith.gpu import GpuClaimError, claim_gpus
+from langarith.workflow import gpu
+from langarith.workflow.gpu import GpuClaimError, claim_gpus
 
 # A job stand-in: claim the GPUs, report them, hold them until stdin closes.
 HOLDER = textwrap.dedent(
     """
     import logging, os, sys
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    from langarith.gpu import claim_gpus
+    from langarith.workflow.gpu import claim_gpus
     claim = claim_gpus(int(sys.argv[1]))
     print(claim.source, os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"), flush=True)
     sys.stdin.read()
@@ -160,7 +160,8 @@ def test_the_timeout_option_fails_with_one_line(job_env, holders):
     assert time.monotonic() - start < 15
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("langarith.gpu.GpuClaimTimeout: no 1 free GPU slot(s) of 0,1,2,3")
+    expected = "langarith.workflow.gpu.GpuClaimTimeout: no 1 free GPU slot(s) of 0,1,2,3"
+    assert last.startswith(expected)
     assert "within 0.5 s" in last and "pid=" in last  # names the holders
 
 
@@ -247,7 +248,7 @@ def test_impossible_requests_fail_at_once(tmp_path, monkeypatch):
 
 
 def test_job_logging_claims_before_the_job_and_releases_after(tmp_path, monkeypatch):
-    from langarith.jobs import job_logging
+    from langarith.workflow.jobs import job_logging
 
     monkeypatch.setenv("LANGARITH_GPU_POOL", "5")
     monkeypatch.setenv("LANGARITH_GPU_LOCK_DIR", str(tmp_path / "locks"))
@@ -279,7 +280,7 @@ def test_fake_visible_devices_do_not_send_the_model_to_cuda(tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("a real GPU is visible: this checks the CPU fallback")
-    code = "from langarith.models import resolve_device; print(resolve_device('auto'))"
+    code = "from langarith.model.loading import resolve_device; print(resolve_device('auto'))"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0"}
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
@@ -291,9 +292,14 @@ def test_fake_visible_devices_do_not_send_the_model_to_cuda(tmp_path):
 # --- the startup guard, in real Snakemake dry-runs (a few seconds each: marked slow) --------
 
 GUARD_SNAKEFILE = """
-from langarith.gpu import check_gpu_resources
+import sys
 
-check_gpu_resources(workflow, {{"models": {{"tiny": {{"gpus": {gpus}}}}}}})
+from langarith.workflow.gpu import GpuResourceError, check_gpu_resources
+
+try:  # as in workflow/rules/common.smk
+    check_gpu_resources(workflow, {{"models": {{"tiny": {{"gpus": {gpus}}}}}}})
+except GpuResourceError as err:
+    sys.exit(str(err))
 
 
 rule gpu_job:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import shared_data
 
-from langarith.langid import UNKNOWN, LanguageIdentifier
+from langarith.io.langid import UNKNOWN, LanguageIdentifier
 
 
 @pytest.fixture(scope="module")

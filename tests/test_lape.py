@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from langarith.activations import ActivationStats
-from langarith.lape import (
+from langarith.core.lape import (
     activation_probabilities,
     entropy,
     language_masks,
@@ -19,7 +18,8 @@ from langarith.lape import (
     select,
     threshold,
 )
-from langarith.neurons import NeuronSet, run_lape
+from langarith.io.activations import ActivationStats
+from langarith.io.selection import read_selection, run_lape
 
 # Three languages a, b, c; two layers of three neurons. p[k, l, j]:
 P = np.array(
@@ -167,7 +167,7 @@ def test_run_lape_writes_every_language_and_the_anchor_masks(tmp_path):
     masks = torch.load(f"{out}.pt", weights_only=True)
     assert len(masks) == 3 and all(len(per_layer) == 2 for per_layer in masks)
     assert masks[1][1].tolist() == [1, 2] and masks[1][1].dtype == torch.int64
-    neurons = NeuronSet.read(f"{out}.parquet", f"{out}.json")
+    neurons = read_selection(f"{out}.parquet", f"{out}.json")
     assert neurons.languages == ("a", "b", "c")
     assert neurons.count("c") == 0 and [m.tolist() for m in neurons.masks["c"]] == [[], []]
     import polars as pl

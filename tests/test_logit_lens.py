@@ -8,15 +8,15 @@ import pytest
 import torch
 from conftest import load_tiny
 
-from langarith.logit_lens import (
+from langarith.core.plans import NeuronOp
+from langarith.experiments.logit_lens import (
     TokenLanguages,
     language_mass,
     last_position_states,
     lens_rows,
-    project,
     top_tokens,
 )
-from langarith.steer import NeuronOp
+from langarith.model.lm_head import project
 
 PROMPTS = ["Q: How are you today? \nA:", "Q: Wie heißt du? \nA:"]
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 from conftest import load_tiny
 
-from langarith.loglik import argmax_option, build_prefixes, build_rows, option_logliks
-from langarith.steer import NeuronOp, steer
+from langarith.core.plans import NeuronOp
+from langarith.model.loglik import argmax_option, build_prefixes, build_rows, option_logliks
+from langarith.model.steering import steer
 
 PROMPTS = [
     "Read the passage. Passage: The cat sat on the mat.\n\nQuestion: Where?\n\nAnswer:",
@@ -125,8 +126,8 @@ def masked_loglik(model, tokenizer, prompt: str, option: str, plan, scope: str) 
     """Σ log p(option tokens | prompt) from one unpadded pass over prompt + option in which the
     plan acts, by a position-masked hook, only on the prompt's positions (``prompt``) or only on
     the option's (``generated``)."""
-    from langarith.sites import find_sites
-    from langarith.steer import compile_plan
+    from langarith.core.plans import compile_plan
+    from langarith.model.sites import find_sites
 
     prompt_ids = tokenizer(prompt)["input_ids"]
     option_ids = tokenizer(option, add_special_tokens=False)["input_ids"]

@@ -16,13 +16,13 @@ import torch
 from accelerate.utils.offload import OffloadedWeightsLoader
 from conftest import load_tiny, shared_data
 
-from langarith.activations import ActivationStats
-from langarith.corpora import Document, write_corpus
-from langarith.generate import generate
-from langarith.models import load_configured_model, load_model, prepare_model
-from langarith.offload import input_device
-from langarith.record import record_corpus, record_token_stream
-from langarith.steer import NeuronOp
+from langarith.core.plans import NeuronOp
+from langarith.io.activations import ActivationStats
+from langarith.io.corpora import Document, write_corpus
+from langarith.model.generation import generate
+from langarith.model.loading import load_configured_model, load_model, prepare_model
+from langarith.model.placement import input_device
+from langarith.model.recording import record_corpus, record_token_stream
 
 DEVICE_MAP = {
     "model.embed_tokens": "cpu",

@@ -8,13 +8,15 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import load_tiny
+from conftest import REPO, load_tiny
 
-from langarith.activations import ActivationStats
-from langarith.conditions import LanguageTables, build_plan, parse_condition
-from langarith.neurons import NeuronSet, run_lape
-from langarith.pack import FORMAT, check_model, export_pack, load_pack
-from langarith.steer import steer
+from langarith.core.conditions import build_plan, parse_condition
+from langarith.io.activations import ActivationStats, read_tables
+from langarith.io.pack import FORMAT, check_model, export_pack, load_pack
+from langarith.io.selection import read_selection, run_lape
+from langarith.model.generation import generate
+from langarith.model.loading import prepare_model
+from langarith.model.steering import steer
 
 LANGS = ["en", "de", "fr", "zh"]
 LAYERS, WIDTH = 3, 48  # the tiny models of conftest
@@ -72,8 +74,8 @@ def plans_equal(a, b) -> bool:
 
 def test_pack_plans_equal_pipeline_plans_for_every_condition_and_pair(pipeline_files):
     f = pipeline_files
-    neurons = NeuronSet.read(f["neurons"], f["summary"])
-    tables = LanguageTables.read(LANGS, f["stats"])
+    neurons = read_selection(f["neurons"], f["summary"])
+    tables = read_tables(LANGS, f["stats"])
     packed_neurons, packed_tables = load_pack(f["pack"])
     assert packed_neurons.languages == tuple(LANGS)
     for lang in LANGS:
@@ -152,8 +154,8 @@ def test_a_loaded_pack_steers_a_model_like_the_pipeline(pipeline_files, tiny_lla
         steps,
         "en",
         "fr",
-        NeuronSet.read(f["neurons"], f["summary"]),
-        LanguageTables.read(LANGS, f["stats"]),
+        read_selection(f["neurons"], f["summary"]),
+        read_tables(LANGS, f["stats"]),
     )
     pack_plan = build_plan(steps, "en", "fr", *load_pack(f["pack"]))
     ids = tokenizer(["The weather is nice today."], return_tensors="pt")
@@ -180,3 +182,40 @@ def test_check_model_rejects_another_shape(pipeline_files, tiny_llama_dir, tmp_p
     (bad / "pack.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="not a steering pack"):
         load_pack(bad)
+
+
+def readme_package_example() -> str:
+    """The Python block of the README's "The package" section."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The package") :]
+    start = section.index("```python\n") + len("```python\n")
+    return section[start : section.index("\n```", start)]
+
+
+def test_the_readme_package_example_runs_and_steers_like_the_pipeline(
+    pipeline_files, tiny_llama_dir, tmp_path
+):
+    prepared = tmp_path / "model"
+    prepare_model({"kind": "local", "path": str(tiny_llama_dir)}, prepared)
+    code = readme_package_example()
+    lines = [line for line in code.splitlines() if line.strip()]
+    assert len(lines) <= 5 and sum(line.startswith("import ") for line in lines) == 1
+    code = code.replace("resources/models/gemma3-270m", str(prepared))
+    code = code.replace("results/packs/gemma3-270m/lape-5", str(pipeline_files["pack"]))
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    # the same steering, built from the pipeline's own files without the public API
+    model, tokenizer = load_tiny(tiny_llama_dir)
+    steps = parse_condition("da", CONDITIONS["deactivate-activate"])
+    plan = build_plan(
+        steps,
+        "en",
+        "de",
+        read_selection(pipeline_files["neurons"], pipeline_files["summary"]),
+        read_tables(LANGS, pipeline_files["stats"]),
+    )
+    prompt = "Q: What is a good life? \nA:"
+    expected = generate(model, tokenizer, [prompt], [plan], max_new_tokens=16, progress=False)
+    unsteered = generate(model, tokenizer, [prompt], None, max_new_tokens=16, progress=False)
+    assert namespace["outputs"] == expected
+    assert expected != unsteered  # the plan really steers

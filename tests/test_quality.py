@@ -9,17 +9,17 @@ import pytest
 import torch
 from conftest import load_tiny
 
-from langarith.quality import (
+from langarith.core.text_quality import (
     add_quality,
     distinct_n,
     longest_run,
-    perplexities,
     repetition,
-    resolve_quality,
     summarise,
     text_quality,
     units,
 )
+from langarith.experiments.quality import perplexities
+from langarith.workflow.settings.quality import resolve_quality
 
 LOOP = "I am fine. I am fine. I am fine. I am fine."
 SENTENCE = "The weather is sunny today, and we are going to the beach."

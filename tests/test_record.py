@@ -8,15 +8,15 @@ import torch
 import torch.nn.functional as F
 from conftest import load_tiny
 
-from langarith.activations import ActivationStats
-from langarith.record import (
+from langarith.io.activations import ActivationStats
+from langarith.model.recording import (
     ActivationRecorder,
     chunk_batches,
     pack,
     record_token_stream,
     reduce_activations,
 )
-from langarith.sites import UnsupportedModelError, find_sites
+from langarith.model.sites import UnsupportedModelError, find_sites
 
 ACT = {"llama": F.silu, "gemma3": lambda x: F.gelu(x, approximate="tanh")}
 

@@ -104,7 +104,7 @@ def prepared(tmp_path) -> Path:
 
 
 def test_load_model_never_trusts_remote_code_by_default_and_wants_safetensors(recorder, prepared):
-    from langarith.models import load_model
+    from langarith.model.loading import load_model
 
     load_model(prepared, device="cpu")
     kinds = [name for name, _ in recorder.calls]
@@ -115,7 +115,7 @@ def test_load_model_never_trusts_remote_code_by_default_and_wants_safetensors(re
 
 
 def test_load_model_trusts_remote_code_only_when_asked(recorder, prepared):
-    from langarith.models import load_model
+    from langarith.model.loading import load_model
 
     load_model(prepared, device="cpu", trust_remote_code=True)
     assert [kwargs["trust_remote_code"] for _, kwargs in recorder.calls] == [True, True]
@@ -123,7 +123,7 @@ def test_load_model_trusts_remote_code_only_when_asked(recorder, prepared):
 
 
 def test_loading_with_a_device_map_is_as_safe(recorder, prepared):
-    from langarith.models import load_model
+    from langarith.model.loading import load_model
 
     load_model(prepared, device_map="auto")
     assert recorder.calls[0][1].get("device_map") == "auto"
@@ -202,7 +202,7 @@ def test_every_causal_lm_load_asks_for_safetensors():
 def test_a_hub_download_fetches_no_pickles_and_no_code(monkeypatch, tmp_path):
     import huggingface_hub
 
-    from langarith.models import prepare_model
+    from langarith.model.loading import prepare_model
 
     seen = {}
 

@@ -9,9 +9,9 @@ from conftest import shared_data
 from test_reruns import scheduled, small_config
 from test_workflow import snakemake
 
-from langarith.activations import ActivationStats
-from langarith.record import chunk_batches, record_corpus
-from langarith.shards import max_shards, merge_shards, shard_bounds
+from langarith.io.activations import ActivationStats
+from langarith.io.shards import max_shards, merge_shards, shard_bounds
+from langarith.model.recording import chunk_batches, record_corpus
 
 # --- splitting ------------------------------------------------------------------------------
 
@@ -59,8 +59,8 @@ def test_shard_numbers_are_checked():
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, tiny_llama_dir):
     """A prepared tiny model and an English corpus of 40 FLORES sentences."""
-    from langarith.corpora import Document, write_corpus
-    from langarith.models import prepare_model
+    from langarith.io.corpora import Document, write_corpus
+    from langarith.model.loading import prepare_model
 
     root = tmp_path_factory.mktemp("shards")
     model_dir = root / "models" / "tiny"

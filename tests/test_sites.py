@@ -18,8 +18,8 @@ import torch
 import transformers
 from torch import nn
 
-from langarith.record import chunk_batches, record_token_stream
-from langarith.sites import (
+from langarith.model.recording import chunk_batches, record_token_stream
+from langarith.model.sites import (
     NeuronSites,
     UnsupportedModelError,
     check_site_widths,

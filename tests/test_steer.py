@@ -7,9 +7,10 @@ import pytest
 import torch
 from conftest import load_tiny
 
-from langarith.conditions import LanguageTables, Step, build_plan, parse_condition
-from langarith.neurons import NeuronSet
-from langarith.steer import NeuronOp, compile_plan, steer
+from langarith.core.conditions import LanguageTables, Step, build_plan, parse_condition
+from langarith.core.plans import NeuronOp, compile_plan
+from langarith.core.selection import NeuronSet
+from langarith.model.steering import steer
 
 
 def op(kind, layer, neurons, values):

@@ -12,24 +12,27 @@ import pytest
 import torch
 from conftest import load_tiny
 
-from langarith.conditions import LanguageTables, build_plan, parse_condition
-from langarith.generate import generate
-from langarith.loglik import option_logliks
-from langarith.neurons import NeuronSet
-from langarith.steer import NeuronOp
-from langarith.task_run import (
-    TaskConfigError,
+from langarith.core.conditions import (
+    LanguageTables,
+    build_plan,
+    parse_condition,
+    unsteered_condition,
+)
+from langarith.core.plans import NeuronOp
+from langarith.core.selection import NeuronSet
+from langarith.experiments.steered_job import SteeredJob
+from langarith.experiments.tasks import TaskItem, qa, reading
+from langarith.experiments.tasks.run import (
     TaskRequest,
     items_from_frame,
-    job_settings,
     load_task_items,
-    resolve_task,
     run_requests,
     task_requests,
     task_scores,
-    unsteered_condition,
 )
-from langarith.tasks import TaskItem, qa, reading
+from langarith.model.generation import generate
+from langarith.model.loglik import option_logliks
+from langarith.workflow.settings.tasks import TaskConfigError, job_settings, resolve_task
 
 LANGS = ("en", "de", "fr")
 CONFIG = {
@@ -109,7 +112,7 @@ def test_the_grid_resolves_source_to_the_test_and_target_to_the_steered_language
     neurons, tables = toy_selection()
     items = load_task_items("nli", {"kind": "builtin"}, ["en", "de"], 2)
     steps = parse_condition("da", CONFIG["conditions"]["deactivate-activate"])
-    reqs = task_requests(items, ["fr", "en"], steps, neurons, tables)
+    reqs = task_requests(items, ["fr", "en"], SteeredJob(steps, neurons, tables))
     assert len(reqs) == 2 * 2 * 2
     assert [(r.item.lang, r.steer_lang) for r in reqs[::2]] == [
         ("en", "fr"),
@@ -125,7 +128,7 @@ def test_the_grid_resolves_source_to_the_test_and_target_to_the_steered_language
     assert np.array_equal(got[0].neurons, neurons.masks["de"][0])
     assert np.array_equal(got[3].neurons, neurons.masks["fr"][0])
     assert np.array_equal(got[3].values, tables.act_mean["fr"][0, neurons.masks["fr"][0]])
-    baseline = task_requests(items, ["fr", "en"], [], None, None)
+    baseline = task_requests(items, ["fr", "en"], SteeredJob(parse_condition("baseline", [])))
     assert [r.steer_lang for r in baseline] == ["none"] * 4 and all(not r.plan for r in baseline)
 
 
@@ -138,7 +141,7 @@ def test_job_rows_equal_direct_generation_and_loglik(task, tiny_llama_dir):
     neurons, tables = toy_selection()
     items = load_task_items(task, {"kind": "builtin"}, ["en", "de"], 2)
     steps = parse_condition("activate", CONFIG["conditions"]["activate"])
-    reqs = task_requests(items, ["de", "fr"], steps, neurons, tables)
+    reqs = task_requests(items, ["de", "fr"], SteeredJob(steps, neurons, tables))
     frame = run_requests(
         model, tokenizer, task, "activate", reqs, {**GENERATION, "batch_size": 3}, 3, False
     )
@@ -233,7 +236,7 @@ def test_multiple_choice_option_logliks_take_the_position_scope(tiny_llama_dir):
     neurons, tables = toy_selection()
     items = load_task_items("nli", {"kind": "builtin"}, ["en"], 2)
     steps = parse_condition("activate", CONFIG["conditions"]["activate"])
-    reqs = task_requests(items, ["de"], steps, neurons, tables)
+    reqs = task_requests(items, ["de"], SteeredJob(steps, neurons, tables))
     prompts, options = [r.item.prompt for r in reqs], [list(r.item.options) for r in reqs]
     plans = [r.plan for r in reqs]
     got = {}

@@ -15,13 +15,15 @@ import yaml
 from conftest import REPO, load_tiny
 from test_workflow import tiny_config
 
-from langarith.conditions import LanguageTables, build_plan, parse_condition
-from langarith.generate import generate
-from langarith.langid import LanguageIdentifier
-from langarith.neurons import NeuronSet
-from langarith.pack import load_pack
-from langarith.task_run import load_task_items, task_requests, task_scores
-from langarith.tasks import get_task
+from langarith.core.conditions import build_plan, parse_condition
+from langarith.experiments.steered_job import SteeredJob
+from langarith.experiments.tasks import get_task
+from langarith.experiments.tasks.run import load_task_items, task_requests, task_scores
+from langarith.io.activations import read_tables
+from langarith.io.langid import LanguageIdentifier
+from langarith.io.pack import load_pack
+from langarith.io.selection import read_selection
+from langarith.model.generation import generate
 
 pytestmark = pytest.mark.slow
 
@@ -106,17 +108,17 @@ def test_steered_outputs_equal_a_direct_run_from_the_pipeline_files(run, tiny_ll
     workdir, config = run
     task, condition = "qa", "deactivate-activate"  # source -> test language, target -> steered
     settings = config["tasks"][task]
-    neurons = NeuronSet.read(
+    neurons = read_selection(
         workdir / f"results/neurons/{MODEL}/{SEL}.parquet",
         workdir / f"results/neurons/{MODEL}/{SEL}.json",
     )
-    tables = LanguageTables.read(
+    tables = read_tables(
         config["languages"],
         [workdir / f"results/activations/{MODEL}/{lang}.parquet" for lang in config["languages"]],
     )
     steps = parse_condition(condition, config["conditions"][condition])
     items = load_task_items(task, settings["source"], settings["langs"], settings["max_items"])
-    reqs = task_requests(items, settings["steer_langs"], steps, neurons, tables)
+    reqs = task_requests(items, settings["steer_langs"], SteeredJob(steps, neurons, tables))
     model, tokenizer = load_tiny(tiny_llama_dir)
     spec = get_task(task).SPEC
     direct = [
@@ -189,11 +191,11 @@ def test_figures_fallback_and_pack(run):
     lid = pl.read_parquet(workdir / f"results/fallback/{MODEL}/{SEL}/langid.parquet")
     assert lid["prompt"][0].endswith("\nA:") and "\nA:" not in lid["prompt"][0][:-3]
     # the pack gives the same plans as the pipeline's own files
-    neurons = NeuronSet.read(
+    neurons = read_selection(
         workdir / f"results/neurons/{MODEL}/{SEL}.parquet",
         workdir / f"results/neurons/{MODEL}/{SEL}.json",
     )
-    tables = LanguageTables.read(
+    tables = read_tables(
         config["languages"],
         [workdir / f"results/activations/{MODEL}/{lang}.parquet" for lang in config["languages"]],
     )

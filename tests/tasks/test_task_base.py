@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from langarith.tasks import TASKS, get_task
-from langarith.tasks.base import TaskItem, check_outputs, first_n, flores_code, language_name
-from langarith.tasks.sources import BUILTIN_ROOT, check_source, fill
+from langarith.experiments.tasks import TASKS, get_task
+from langarith.experiments.tasks.base import (
+    TaskItem,
+    check_outputs,
+    first_n,
+    flores_code,
+    language_name,
+)
+from langarith.experiments.tasks.sources import BUILTIN_ROOT, check_source, fill
 
 
 def test_registry_has_the_four_tasks_with_the_anchor_limits():
@@ -61,7 +67,7 @@ def test_placeholders_and_builtin_root():
         fill("{flores}", "th")
     with pytest.raises(ValueError, match="'th'"):
         fill("{flores_plus}", "th")
-    assert BUILTIN_ROOT.parts[-2:] == ("resources", "tasks")
+    assert BUILTIN_ROOT.parts[-3:] == ("experiments", "tasks", "builtin")
     assert (BUILTIN_ROOT / "nli").is_dir()
 
 

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from langarith.tasks import nli
-from langarith.tasks.nli_parser import parse_nli_label
+from langarith.experiments.tasks import nli
+from langarith.experiments.tasks.nli_parser import parse_nli_label
 
 from .task_helpers import assert_unique_ids, write_jsonl
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from langarith.tasks import qa
-from langarith.tasks.base import TaskItem
-from langarith.tasks.sources import BUILTIN_ROOT
-from langarith.tasks.squad_metric import exact_match, f1_score, normalize_answer
+from langarith.experiments.tasks import qa
+from langarith.experiments.tasks.base import TaskItem
+from langarith.experiments.tasks.sources import BUILTIN_ROOT
+from langarith.experiments.tasks.squad_metric import exact_match, f1_score, normalize_answer
 
 from .task_helpers import assert_unique_ids, write_jsonl
 

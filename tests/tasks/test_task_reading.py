@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from langarith.tasks import reading
-from langarith.tasks.letter_parser import parse_letter
-from langarith.tasks.sources import BUILTIN_ROOT
+from langarith.experiments.tasks import reading
+from langarith.experiments.tasks.letter_parser import parse_letter
+from langarith.experiments.tasks.sources import BUILTIN_ROOT
 
 from .task_helpers import assert_unique_ids, write_jsonl
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from langarith.tasks import translation
-from langarith.tasks.mt_metrics import bleu_tokenizer, corpus_metrics, spbleu_available
+from langarith.experiments.tasks import translation
+from langarith.experiments.tasks.mt_metrics import bleu_tokenizer, corpus_metrics, spbleu_available
 
 from .task_helpers import assert_unique_ids, write_jsonl
 

@@ -17,7 +17,7 @@ if SHARDS == 1:
             "../../envs/langarith.yaml"
         threads: RECORDING.get("threads", 1)
         resources:
-            gpu=lambda wc: config["models"][wc.model].get("gpus", 1),
+            gpu=model_gpus,
         params:
             model=model_params,
             recording=RECORDING,
@@ -46,7 +46,7 @@ else:
             "../../envs/langarith.yaml"
         threads: RECORDING.get("threads", 1)
         resources:
-            gpu=lambda wc: config["models"][wc.model].get("gpus", 1),
+            gpu=model_gpus,
         params:
             model=model_params,
             recording=RECORDING,

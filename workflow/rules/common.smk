@@ -2,48 +2,31 @@ import re
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
+from langarith.core.conditions import is_calibrated, parse_condition
+from langarith.workflow.gpu import GpuResourceError, check_gpu_resources
+from langarith.workflow.settings import ConfigError, load_settings
+from langarith.workflow.settings.checks import forcing_targets
 
-from langarith.config import (
-    ConfigError,
-    check_config,
-    check_config_files,
-    check_names,
-    check_schema,
-    forcing_targets,
-)
-from langarith.conditions import is_calibrated
-from langarith.gpu import check_gpu_resources
-
-# A bad configuration stops here, before any job, with one line naming the key or file.
-_SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
-# Optional sections have schemas of their own (one file per section).
-_SECTIONS = ("tasks", "fallback", "analysis", "quality")
+# Every check of every section, once, before any rule: a bad configuration stops here, before
+# any job, with one line naming the key or file. The config gets the schemas' defaults.
 try:
-    # duplicate keys in the config files (YAML silently keeps the last one)
-    check_config_files(workflow.configfiles)
-    # names become path parts: no `../x`, no `a/b`; `none` is a reserved selection name
-    check_names(config)
-    check_schema(config, _SCHEMA)
-    for _section in _SECTIONS:
-        if _section in config:
-            _path = workflow.source_path(f"../schemas/{_section}.schema.yaml")
-            check_schema(config[_section], _path, where=_section)
+    SETTINGS = load_settings(
+        config, Path(workflow.basedir) / "workflow" / "schemas", workflow.configfiles
+    )
 except ConfigError as err:
     sys.exit(f"langarith: config error: {err}")
-# Snakemake's validate fills in the schema's defaults (the config is already valid).
-validate(config, _SCHEMA)
-for _section in _SECTIONS:
-    if _section in config:
-        _path = workflow.source_path(f"../schemas/{_section}.schema.yaml")
-        validate(config[_section], _path)
-try:
-    check_config(config)
-except ConfigError as err:
-    sys.exit(f"langarith: config error: {err}")
+TASKS = SETTINGS.tasks
+FALLBACK = SETTINGS.fallback
+ANALYSIS = SETTINGS.analysis
+LENS = SETTINGS.logit_lens
+QUALITY = SETTINGS.quality
+CALIBRATION = SETTINGS.calibration
 
 # Snakemake caps GPU jobs only with --resources gpu=N: warn when a local run has none.
-check_gpu_resources(workflow, config)
+try:
+    check_gpu_resources(workflow, config)
+except GpuResourceError as err:
+    sys.exit(str(err))
 
 REPO = Path(workflow.basedir)
 LANGUAGES = list(config["languages"])
@@ -72,9 +55,14 @@ wildcard_constraints:
     task="forcing",
 
 
+def model_gpus(wildcards):
+    """The `gpu` resource of a job of model `{model}`: `models.<name>.gpus` (default 1)."""
+    return int(config["models"][wildcards.model].get("gpus", 1))
+
+
 def is_unsteered(condition):
     """A condition without steps does not depend on any neuron selection."""
-    return not config["conditions"][condition]
+    return parse_condition(condition, config["conditions"][condition]).unsteered
 
 
 def selection_of(selection, condition):

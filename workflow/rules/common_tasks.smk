@@ -2,24 +2,8 @@
 # and the steering packs). `task_targets(model)` lists the final outputs of tasks.smk for
 # `rule all`.
 
-from langarith.fallback import resolve_fallback
-from langarith.task_run import (
-    TaskConfigError,
-    job_settings,
-    resolve_task,
-    unsteered_condition,
-)
-
-try:
-    TASKS = {
-        name: resolve_task(name, raw, config)
-        for name, raw in config.get("tasks", {}).items()
-    }
-    FALLBACK = (
-        resolve_fallback(config["fallback"], config) if "fallback" in config else None
-    )
-except (TaskConfigError, ValueError) as err:
-    sys.exit(f"langarith: config error: {err}")
+from langarith.core.conditions import unsteered_condition
+from langarith.workflow.settings.tasks import job_settings
 
 NEVER = "(?!)"  # a wildcard constraint no value matches (for an empty section)
 

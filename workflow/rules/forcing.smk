@@ -17,7 +17,7 @@ rule generate_forcing:
         "../../envs/langarith.yaml"
     threads: 64  # capped at --cores by Snakemake
     resources:
-        gpu=lambda wc: config["models"][wc.model].get("gpus", 1),
+        gpu=model_gpus,
     params:
         model=model_params,
         steps=lambda wc: config["conditions"][wc.condition],

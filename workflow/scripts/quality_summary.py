@@ -1,9 +1,9 @@
 import polars as pl
 
-from langarith.analysis.steering_figures import plot_quality
-from langarith.io import write_parquet
-from langarith.jobs import job_logging
-from langarith.quality import summarise
+from langarith.core.text_quality import summarise
+from langarith.figures.steering import plot_quality
+from langarith.io.atomic import write_parquet
+from langarith.workflow.jobs import job_logging
 
 with job_logging(snakemake.log[0]) as log:
     frames = [

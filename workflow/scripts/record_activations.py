@@ -1,5 +1,5 @@
-from langarith.jobs import job_logging
-from langarith.record import record_corpus
+from langarith.model.recording import record_corpus
+from langarith.workflow.jobs import job_logging
 
 gpus = snakemake.resources.get("gpu", 0)  # the rule's `gpu` resource, as scheduled
 shard, shards = snakemake.params.shard  # 1-based shard of the language's stream; [1, 1]: all of it

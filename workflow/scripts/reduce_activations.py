@@ -1,5 +1,5 @@
-from langarith.jobs import job_logging
-from langarith.shards import merge_shards
+from langarith.io.shards import merge_shards
+from langarith.workflow.jobs import job_logging
 
 with job_logging(snakemake.log[0]) as log:
     stats = merge_shards(list(snakemake.input))

@@ -1,8 +1,8 @@
 import polars as pl
 
-from langarith.io import write_parquet
-from langarith.jobs import job_logging
-from langarith.scoring import forcing_scores
+from langarith.experiments.scoring import forcing_scores
+from langarith.io.atomic import write_parquet
+from langarith.workflow.jobs import job_logging
 
 with job_logging(snakemake.log[0]) as log:
     model = snakemake.wildcards.model

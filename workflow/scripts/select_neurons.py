@@ -1,6 +1,6 @@
-from langarith.activations import ActivationStats
-from langarith.jobs import job_logging
-from langarith.neurons import run_lape
+from langarith.io.activations import ActivationStats
+from langarith.io.selection import run_lape
+from langarith.workflow.jobs import job_logging
 
 with job_logging(snakemake.log[0]) as log:
     selection = snakemake.params.selection

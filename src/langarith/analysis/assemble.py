@@ -92,7 +92,7 @@ def run_findings_job(
 ) -> list[Finding]:
     """``selections``: ``(name, parquet, summary)``; ``figures``: ``{"neurons": {selection:
     {depth, scripts, overlap}}, "forcing": {condition: path}, "tasks": path, "fallback": path}``."""
-    from langarith.io import write_parquet, write_text
+    from langarith.io.atomic import write_parquet, write_text
 
     by_selection: dict[str, list[Finding]] = {c: [] for c in NEURON_CLAIMS}
     main: list[Finding] = []

@@ -17,7 +17,7 @@ from langarith.analysis.findings import Finding
 from langarith.analysis.overlap import overlap_frame, pair_jaccard
 from langarith.analysis.script_groups import compare_scripts
 from langarith.analysis.selection import NeuronTable
-from langarith.languages import LANGUAGES
+from langarith.core.languages import LANGUAGES
 
 # --- neuron claims -------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from langarith.analysis.selection import NeuronTable
-from langarith.languages import LANGUAGES
+from langarith.core.languages import LANGUAGES
 
 
 def per_language(table: NeuronTable) -> pl.DataFrame:

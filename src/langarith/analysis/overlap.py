@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from langarith.analysis.selection import NeuronTable
-from langarith.languages import by_family
+from langarith.core.languages import by_family
 
 
 def overlap_matrix(

@@ -1,0 +1,226 @@
+"""Steering conditions from the config, resolved into per-(source, target) intervention plans.
+
+A condition is a list of steps, applied in order (deactivation first, then activation, as the
+anchor does). Each step names an operation, whose neurons it acts on (``source``, ``target`` or a
+fixed language code), and its value::
+
+    {op: set,      lang: source, value: 0.0}              # deactivate: a <- c
+    {op: add,      lang: target, value: mean, strength: 1} # the paper's arithmetic: a += α·μ
+    {op: add,      lang: target, value: prob, strength: 1} # the anchor's earlier code: a += α·p
+    {op: scale,    lang: target, strength: 2.0}            # multiplication: a <- γ·a
+    {op: replace,  lang: target, value: mean}              # fixed-value replacement: a <- μ
+    {op: diffmean, lang: target, strength: 1.0}            # a += α·(μ_lang − mean of the others' μ)
+
+An optional ``layers: [first, last]`` (inclusive) limits a step to a layer range.
+
+``strength: calibrated`` (``add`` and ``diffmean`` only) takes α per target language from the
+calibration of the selection (``quality.calibration``, :mod:`langarith.experiments.calibration`):
+:func:`build_plan` then needs ``alphas``, ``{target: α}``.
+
+A :class:`Condition` is the one typed form of a condition: parsed and validated once from the
+config (:func:`parse_condition`), then turned into plans with :meth:`Condition.plan`. A condition
+without steps is the unsteered baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from langarith.core.plans import NeuronOp
+
+if TYPE_CHECKING:  # the selection type lives with its reader; core reads no files
+    from langarith.core.selection import NeuronSet
+
+STEP_OPS = ("set", "scale", "add", "replace", "diffmean")
+CALIBRATED = "calibrated"  # the strength of a step whose α comes from the calibration
+CALIBRATABLE_OPS = ("add", "diffmean")
+
+
+@dataclass(frozen=True)
+class Step:
+    op: str
+    lang: str
+    value: float | str | None = None
+    strength: float | str = 1.0  # a number, or CALIBRATED
+    layers: tuple[int, int] | None = None
+
+    @classmethod
+    def from_config(cls, raw: Mapping, where: str) -> Step:
+        op = raw.get("op")
+        if op not in STEP_OPS:
+            raise ValueError(f"{where}: op {op!r} is not one of {', '.join(STEP_OPS)}")
+        value = raw.get("value")
+        if op == "set" and not isinstance(value, (int, float)):
+            raise ValueError(f"{where}: op 'set' needs a numeric value (the constant c)")
+        if op in ("add", "replace") and value not in ("mean", "prob"):
+            raise ValueError(f"{where}: op {op!r} needs value 'mean' or 'prob'")
+        layers = tuple(raw["layers"]) if raw.get("layers") is not None else None
+        strength = raw.get("strength", 1.0)
+        if strength == CALIBRATED:
+            if op not in CALIBRATABLE_OPS:
+                raise ValueError(
+                    f"{where}: strength {CALIBRATED!r} applies to op add or diffmean, not {op!r}"
+                )
+        elif isinstance(strength, bool) or not isinstance(strength, (int, float)):
+            raise ValueError(f"{where}: strength {strength!r} is not a number or {CALIBRATED!r}")
+        else:
+            strength = float(strength)
+        return cls(
+            op=op,
+            lang=str(raw.get("lang", "target")),
+            value=value,
+            strength=strength,
+            layers=layers,  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A named condition: its steps in order (none for the unsteered baseline)."""
+
+    name: str
+    steps: tuple[Step, ...] = ()
+
+    def __iter__(self):
+        return iter(self.steps)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __getitem__(self, index: int) -> Step:
+        return self.steps[index]
+
+    @property
+    def unsteered(self) -> bool:
+        return not self.steps
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether a step takes its α from the calibration (``strength: calibrated``)."""
+        return is_calibrated(self.steps)
+
+    @property
+    def acts_on_source(self) -> bool:
+        return any(step.lang == "source" for step in self.steps)
+
+    @property
+    def ops(self) -> tuple[str, ...]:
+        return tuple(step.op for step in self.steps)
+
+    def plan(
+        self,
+        source: str,
+        target: str,
+        neurons: NeuronSet | None,
+        tables: LanguageTables | None,
+        alphas: Mapping[str, float] | None = None,
+    ) -> list[NeuronOp]:
+        """The plan for one (source, target) pair; ``[]`` for the unsteered baseline."""
+        if self.unsteered:
+            return []
+        if neurons is None:
+            raise ValueError(f"condition {self.name!r} has steps but no neuron selection")
+        return build_plan(self.steps, source, target, neurons, tables, alphas)
+
+
+def parse_condition(name: str, steps: Sequence[Mapping] | None) -> Condition:
+    """The :class:`Condition` of config entry ``conditions.<name>``; ``ValueError`` naming the
+    step that is wrong."""
+    return Condition(
+        name,
+        tuple(
+            Step.from_config(raw, f"conditions.{name}[{i}]") for i, raw in enumerate(steps or [])
+        ),
+    )
+
+
+def is_calibrated(steps: Sequence[Step | Mapping]) -> bool:
+    """Whether a condition (parsed steps or raw config dicts) takes its α from a calibration."""
+    return any(
+        (s.get("strength") if isinstance(s, Mapping) else s.strength) == CALIBRATED for s in steps
+    )
+
+
+def unsteered_condition(names: Sequence[str], conditions: Mapping[str, Sequence]) -> str | None:
+    """The first of ``names`` whose condition (raw config steps) has no steps: the baseline."""
+    return next((name for name in names if not conditions[name]), None)
+
+
+def with_alpha(
+    steps: Sequence[Step], target: str, alphas: Mapping[str, float] | None
+) -> list[Step]:
+    """``steps`` with every calibrated strength set to ``alphas[target]``."""
+    if not is_calibrated(steps):
+        return list(steps)
+    if alphas is None or target not in alphas:
+        known = " ".join(alphas or {}) or "none"
+        raise ValueError(f"no calibrated α for target {target!r} (calibrated targets: {known})")
+    alpha = float(alphas[target])
+    return [
+        dataclasses.replace(s, strength=alpha) if s.strength == CALIBRATED else s for s in steps
+    ]
+
+
+@dataclass(frozen=True)
+class LanguageTables:
+    """Per-language ``[layers, neurons]`` statistics the values are read from."""
+
+    act_mean: Mapping[str, np.ndarray]
+    p_active: Mapping[str, np.ndarray]
+
+
+def _lang_of(step: Step, source: str, target: str) -> str:
+    return {"source": source, "target": target}.get(step.lang, step.lang)
+
+
+def build_plan(
+    steps: Sequence[Step],
+    source: str,
+    target: str,
+    neurons: NeuronSet,
+    tables: LanguageTables | None,
+    alphas: Mapping[str, float] | None = None,
+) -> list[NeuronOp]:
+    """The intervention plan of ``steps`` for one (source, target) pair; ``alphas`` gives the α
+    of calibrated steps per target language."""
+    plan: list[NeuronOp] = []
+    for step in with_alpha(steps, target, alphas):
+        lang = _lang_of(step, source, target)
+        if lang not in neurons.masks:
+            raise ValueError(f"language {lang!r} has no neurons in this selection")
+        first, last = step.layers if step.layers else (0, neurons.n_layers - 1)
+        for layer in range(first, last + 1):
+            idx = neurons.masks[lang][layer]
+            if len(idx) == 0:
+                continue
+            plan.append(_op(step, lang, layer, idx, tables))
+    return plan
+
+
+def _op(
+    step: Step, lang: str, layer: int, idx: np.ndarray, tables: LanguageTables | None
+) -> NeuronOp:
+    if step.op == "set":
+        return NeuronOp("set", layer, idx, np.full(len(idx), float(step.value)))  # type: ignore[arg-type]
+    if step.op == "scale":
+        return NeuronOp("scale", layer, idx, np.full(len(idx), step.strength))
+    if tables is None:
+        raise ValueError(f"op {step.op!r} needs the activation statistics of the languages")
+    if step.op == "diffmean":
+        others = [m[layer, idx] for code, m in tables.act_mean.items() if code != lang]
+        if not others:
+            raise ValueError("diffmean needs the statistics of at least two languages")
+        delta = tables.act_mean[lang][layer, idx] - np.mean(others, axis=0)
+        return NeuronOp("add", layer, idx, step.strength * delta)
+    source = tables.act_mean if step.value == "mean" else tables.p_active
+    if lang not in source:
+        raise ValueError(f"no activation statistics for language {lang!r}")
+    values = source[lang][layer, idx]
+    if step.op == "add":
+        return NeuronOp("add", layer, idx, step.strength * values)
+    return NeuronOp("replace", layer, idx, values)

@@ -1,0 +1,118 @@
+"""Language forcing (method.md §4.1): ask the six questions in a source language, steer towards a
+target language, and check with language ID whether the answer is in the target language."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from langarith.experiments.steered_job import SteeredJob, read_steered_job, steered_generate
+
+PROMPT_TEMPLATE = "Q: {question} \nA:"  # the anchor's format, space before the newline included
+STOP_STRINGS = ("\nQ:", "\nA:")
+
+GENERATION_SCHEMA = {
+    "item_id": pl.String,
+    "task": pl.String,
+    "source_lang": pl.String,
+    "target_lang": pl.String,
+    "condition": pl.String,
+    "question_idx": pl.Int32,
+    "prompt": pl.String,
+    "output": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class ForcingRequest:
+    source: str
+    target: str
+    question_idx: int
+    prompt: str
+
+
+def requests(
+    questions: Mapping[str, Sequence[str]], sources: Sequence[str], targets: Sequence[str]
+) -> list[ForcingRequest]:
+    """Every (source, target, question) of the grid, diagonal included."""
+    out = []
+    for source in sources:
+        if source not in questions:
+            raise ValueError(f"no forcing questions for source language {source!r}")
+        for target in targets:
+            for idx, question in enumerate(questions[source]):
+                out.append(
+                    ForcingRequest(source, target, idx, PROMPT_TEMPLATE.format(question=question))
+                )
+    return out
+
+
+def forcing_generation(generation: Mapping) -> dict:
+    """The forcing generation settings with the forcing defaults filled in."""
+    return {
+        "repetition_penalty": 1.1,
+        "stop_strings": list(STOP_STRINGS),
+        "positions": "all",
+        **dict(generation),
+    }
+
+
+def run_condition(
+    model,
+    tokenizer,
+    reqs: Sequence[ForcingRequest],
+    job: SteeredJob,
+    generation: Mapping,
+) -> pl.DataFrame:
+    """Generate every request under the job's condition; identical (prompt, plan) pairs run
+    once."""
+    plans = [job.plan(req.source, req.target) for req in reqs]
+    outputs = steered_generate(
+        model, tokenizer, [req.prompt for req in reqs], plans, forcing_generation(generation)
+    )
+    condition = job.condition.name
+    return pl.DataFrame(
+        {
+            "item_id": [f"{r.source}-{r.target}-{r.question_idx}" for r in reqs],
+            "task": ["forcing"] * len(reqs),
+            "source_lang": [r.source for r in reqs],
+            "target_lang": [r.target for r in reqs],
+            "condition": [condition] * len(reqs),
+            "question_idx": [r.question_idx for r in reqs],
+            "prompt": [r.prompt for r in reqs],
+            "output": outputs,
+        },
+        schema=GENERATION_SCHEMA,
+    )
+
+
+def run_forcing_job(
+    model_dir: str,
+    model_options: Mapping,
+    questions: str,
+    activation_files: Sequence[str],
+    neurons: str | None,
+    summary: str | None,
+    condition: str,
+    steps: Sequence[Mapping],
+    languages: Sequence[str],
+    sources: Sequence[str],
+    targets: Sequence[str],
+    generation: Mapping,
+    output: str,
+    calibration: str | None = None,
+) -> None:
+    """The ``generate_forcing`` job: one condition, every (source, target) pair; a calibrated
+    condition reads its α per target from ``calibration`` (the calibration JSON)."""
+    from langarith.io.atomic import write_parquet
+    from langarith.io.prompts import read_questions
+    from langarith.model.loading import load_configured_model
+
+    job = read_steered_job(
+        condition, steps, neurons, summary, languages, activation_files, calibration, targets
+    )
+    reqs = requests(read_questions(questions), sources, targets)
+    loaded = load_configured_model(model_dir, model_options)
+    write_parquet(run_condition(loaded.model, loaded.tokenizer, reqs, job, generation), output)

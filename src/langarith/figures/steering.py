@@ -1,0 +1,94 @@
+"""Figures of the steering analyses: logit lens, output quality, calibration sweeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import polars as pl  # noqa: E402
+
+from langarith.figures.neurons import save  # noqa: E402
+
+
+def plot_logit_lens(lens: pl.DataFrame, title: str, path: str | Path) -> None:
+    """Mean target-language mass of the top-k tokens per layer, steered (solid) and unsteered
+    (dashed), one colour per target; right: the same for English."""
+    mean = (
+        lens.group_by(["target_lang", "steered", "layer"])
+        .agg(pl.col("target_mass").mean(), pl.col("english_mass").mean())
+        .sort(["target_lang", "steered", "layer"])
+    )
+    targets = mean["target_lang"].unique(maintain_order=True).to_list()
+    colours = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for k, target in enumerate(targets):
+        for steered in (False, True):
+            rows = mean.filter((pl.col("target_lang") == target) & (pl.col("steered") == steered))
+            style = dict(
+                color=colours(k % 10), ls="-" if steered else "--", lw=1.5 if steered else 1
+            )
+            label = f"{target} steered" if steered else f"{target} unsteered"
+            axes[0].plot(rows["layer"], rows["target_mass"], label=label, **style)
+            axes[1].plot(rows["layer"], rows["english_mass"], **style)
+    axes[0].set_title("target-language mass of the top tokens")
+    axes[1].set_title("English mass of the top tokens")
+    layers = sorted(set(mean["layer"]))
+    for ax in axes:
+        ax.set_xticks(layers, [str(i) for i in layers], fontsize=7)
+        ax.set_xlabel("layer")
+        ax.set_ylim(-0.02, 1.02)
+    axes[0].set_ylabel("probability mass")
+    axes[0].legend(fontsize=6, ncol=2)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def plot_quality(summary: pl.DataFrame, title: str, path: str | Path) -> None:
+    """Per (selection, condition): success, fluent, and success-and-fluent shares."""
+    overall = summary.filter(pl.col("target_lang") == "all").sort(["selection", "condition"])
+    labels = [f"{s}\n{c}" for s, c in zip(overall["selection"], overall["condition"])]
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(labels) + 2), 3.8))
+    width = 0.27
+    for k, (column, colour) in enumerate(
+        (("success_rate", "#4C72B0"), ("fluent_rate", "#55A868"), ("success_and_fluent", "#C44E52"))
+    ):
+        xs = [i + (k - 1) * width for i in range(len(labels))]
+        ax.bar(xs, overall[column], width, label=column.replace("_", " "), color=colour)
+    ax.set_xticks(range(len(labels)), labels, fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of outputs")
+    max_rep = summary["max_repetition"][0] if len(summary) else float("nan")
+    ax.set_title(f"{title}\nfluent = repeated-trigram share ≤ {max_rep:g}")
+    ax.legend(fontsize=8)
+    save(fig, path)
+
+
+def plot_calibration(calibration: dict, title: str, path: str | Path) -> None:
+    """Success-and-fluent (solid) and success (dotted) against α per target; chosen α marked."""
+    colours = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for k, (target, info) in enumerate(calibration["targets"].items()):
+        alphas = [p["alpha"] for p in info["sweep"]]
+        colour = colours(k % 10)
+        ax.plot(
+            alphas,
+            [p["success_and_fluent"] for p in info["sweep"]],
+            "o-",
+            color=colour,
+            label=f"{target}: α = {info['alpha']:g}",
+        )
+        ax.plot(alphas, [p["success_rate"] for p in info["sweep"]], ":", color=colour)
+        ax.plot([info["alpha"]], [info["success_and_fluent"]], "*", ms=12, color=colour)
+    grid = calibration.get("grid") or []
+    if grid and min(grid) > 0:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(grid, [f"{a:g}" for a in grid])
+    ax.set_xlabel("α (strength of the additive step)")
+    ax.set_ylabel("share of outputs")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{title}\nsolid: success and fluent, dotted: success, star: chosen α")
+    ax.legend(fontsize=7)
+    save(fig, path)

@@ -1,0 +1,32 @@
+"""The calibration file (``results/calibration/<model>/<selection>.json``): the α chosen per
+target language, read once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def _load(calibration: str | Path | Mapping) -> Mapping:
+    if isinstance(calibration, Mapping):
+        return calibration
+    return json.loads(Path(calibration).read_text(encoding="utf-8"))
+
+
+def calibrated_alpha(calibration: str | Path | Mapping, target: str) -> float:
+    """The α chosen for ``target`` in a calibration JSON file (or its loaded dict)."""
+    return read_alphas(calibration, [target])[target]
+
+
+def read_alphas(calibration: str | Path | Mapping, targets: Sequence[str]) -> dict[str, float]:
+    """``{target: α}`` for every one of ``targets`` from a calibration (file or loaded dict),
+    read once."""
+    chosen = _load(calibration).get("targets", {})
+    for target in targets:
+        if target not in chosen:
+            where = "the calibration" if isinstance(calibration, Mapping) else calibration
+            raise ValueError(
+                f"{where} has no α for target {target!r} (calibrated: {' '.join(chosen) or 'none'})"
+            )
+    return {target: float(chosen[target]["alpha"]) for target in targets}

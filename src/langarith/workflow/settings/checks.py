@@ -1,0 +1,402 @@
+"""Checks of the workflow configuration, run by ``workflow/rules/common.smk`` before any job.
+
+Every failure is a ``ConfigError`` whose message is one line that starts with the offending key
+(or file), so a bad configuration stops Snakemake with e.g.
+``langarith: config error: selections.lape-1.top_rate: 1.5 is outside (0, 1)``.
+
+In the order ``common.smk`` runs them:
+
+* ``check_config_files``: the config files Snakemake read hold no duplicate key (YAML and JSON
+  silently keep the last of two equal keys: two conditions called ``activate`` would run one);
+* ``check_names``: names of models, selections, conditions and the corpus are safe path parts
+  (they become wildcards in output paths: ``../x`` or ``a/b`` must never reach one), and the
+  selection name ``none`` is reserved for unsteered conditions;
+* ``check_schema``: the JSON schema, reported as one line naming the key;
+* ``check_config``: what a schema cannot express (known languages, every language's corpus file
+  present, model directories whose architecture has a registered neuron site, a model's
+  placement options, no more recording shards than a token budget has batches, conditions,
+  cross-references). Fast: no model is loaded, only a model's ``config.json`` is read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from langarith.core.languages import LANGUAGES
+
+# Names that become path components (wildcards): the schema's ``$defs/name`` pattern.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+RESERVED_SELECTIONS = ("none",)
+_MAX_MESSAGE = 400
+
+
+def one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
+    """``text`` with all whitespace runs (newlines included) collapsed, cut to ``limit``."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message is one line and starts with the key."""
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
+
+
+def _known(code: str, key: str) -> None:
+    if code not in LANGUAGES:
+        raise ConfigError(f"{key}: unknown language code {code!r} (known: {' '.join(LANGUAGES)})")
+
+
+def forcing_targets(config: Mapping) -> list[str]:
+    targets = config["forcing"]["targets"]
+    return list(config["languages"]) if targets == "all" else list(targets)
+
+
+# --- config files -------------------------------------------------------------------------
+
+
+def check_config_files(paths: Iterable[str | Path]) -> None:
+    """``ConfigError`` naming the file and line of the first duplicate key in ``paths``."""
+    from langarith.workflow.settings.strict_yaml import find_duplicate_key
+
+    for path in paths:
+        if Path(path).is_file():
+            problem = find_duplicate_key(path)
+            if problem:
+                raise ConfigError(problem)
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+def check_name(name: object, key: str) -> None:
+    """``ConfigError`` unless ``name`` is a safe path component (see ``NAME_PATTERN``)."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ConfigError(
+            f"{key}: name {name!r} is not allowed: names become parts of output paths, so they "
+            "start with a letter or digit and hold only letters, digits and _ . + -"
+        )
+
+
+def check_names(config: Mapping) -> None:
+    """Names of models, selections, conditions and the corpus; ``none`` is reserved."""
+    for section in ("models", "selections", "conditions"):
+        entries = config.get(section)
+        if isinstance(entries, Mapping):
+            for name in entries:
+                check_name(name, f"{section}.{name}")
+    corpus = config.get("corpus")
+    if isinstance(corpus, Mapping) and "name" in corpus:
+        check_name(corpus["name"], "corpus.name")
+    selections = config.get("selections")
+    if isinstance(selections, Mapping):
+        for name in RESERVED_SELECTIONS:
+            if name in selections:
+                raise ConfigError(
+                    f"selections.{name}: the name {name!r} is reserved (it stands for 'no "
+                    "selection' in the paths of unsteered conditions); rename the selection"
+                )
+
+
+# --- JSON schema ---------------------------------------------------------------------------
+
+
+def _dotted(path: Sequence[Any], prefix: str = "") -> str:
+    out = prefix
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "config"
+
+
+def _load_schema(path: str | Path) -> dict:
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _schema_message(error) -> str:
+    """One line for a ``jsonschema`` error: bounds as intervals, long values shortened."""
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    bounds = ("exclusiveMinimum", "exclusiveMaximum", "minimum", "maximum")
+    if error.validator in bounds and isinstance(error.instance, int | float):
+        low = schema.get("exclusiveMinimum", schema.get("minimum"))
+        high = schema.get("exclusiveMaximum", schema.get("maximum"))
+        if low is not None and high is not None:
+            left = "(" if "exclusiveMinimum" in schema else "["
+            right = ")" if "exclusiveMaximum" in schema else "]"
+            return f"{error.instance!r} is outside {left}{low}, {high}{right}"
+    return error.message
+
+
+def check_schema(instance: Any, schema_path: str | Path, where: str = "") -> None:
+    """Validate ``instance`` against the JSON schema file (YAML or JSON) at ``schema_path``.
+
+    ``ConfigError``: one line naming the key (dotted, ``where`` as prefix) and the problem. Nothing
+    is changed (Snakemake's ``validate`` fills in defaults afterwards). References to other
+    schema files resolve relative to ``schema_path``.
+    """
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+    from referencing import Registry, Resource
+
+    if not Path(schema_path).is_file():
+        return  # not a local file (a workflow used as a remote module): Snakemake validates it
+    schema_path = Path(schema_path).resolve()
+    schema = dict(_load_schema(schema_path))
+    schema["$id"] = schema_path.as_uri()
+
+    def retrieve(uri: str) -> Resource:
+        from urllib.parse import urlparse
+        from urllib.request import url2pathname
+
+        return Resource.from_contents(_load_schema(url2pathname(urlparse(uri).path)))
+
+    registry = Registry(retrieve=retrieve).with_resource(
+        schema["$id"], Resource.from_contents(schema)
+    )
+    validator = Draft202012Validator(schema, registry=registry)
+    error = best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise ConfigError(f"{_dotted(list(error.absolute_path), where)}: {_schema_message(error)}")
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+def supported_model_types() -> set[str]:
+    """Model types with a registered neuron site (``langarith.sites``)."""
+    from langarith.model import sites
+
+    registered = getattr(sites, "supported_model_types", None)
+    return set(registered()) if callable(registered) else set(sites.SITES)
+
+
+def _transformers_model_types() -> set[str]:
+    try:
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    except Exception:  # pragma: no cover - only used to word the message
+        return set()
+    return set(CONFIG_MAPPING_NAMES)
+
+
+def model_type_of(config_json: Mapping) -> str | None:
+    """The model type whose MLP is hooked: the text config's, for multimodal wrappers."""
+    text = config_json.get("text_config")
+    if isinstance(text, Mapping) and text.get("model_type"):
+        return str(text["model_type"])
+    value = config_json.get("model_type")
+    return str(value) if value else None
+
+
+def check_model_type(model_type: str | None, key: str, where: str) -> None:
+    """``ConfigError`` unless ``model_type`` has a registered neuron site."""
+    supported = supported_model_types()
+    if not model_type:
+        raise ConfigError(f"{key}: {where} names no model_type")
+    if model_type in supported:
+        return
+    listed = ", ".join(sorted(supported))
+    if model_type in _transformers_model_types():
+        raise ConfigError(
+            f"{key}: model type {model_type!r} ({where}) has an MLP with no supported neuron "
+            f"site (supported: {listed}); register a SiteSpec in langarith.sites.SITES"
+        )
+    raise ConfigError(
+        f"{key}: model type {model_type!r} ({where}) is not a supported architecture "
+        f"(supported: {listed})"
+    )
+
+
+def check_local_model(name: str, path: str) -> None:
+    """A local Hugging Face model directory: config.json with a supported model type and
+    safetensors weights (pickled ``.bin`` / ``.pt`` checkpoints are never loaded)."""
+    key = f"models.{name}.source.path"
+    directory = Path(path)
+    if not directory.exists():
+        raise ConfigError(f"{key}: {path!r} does not exist")
+    if not directory.is_dir():
+        raise ConfigError(f"{key}: {path!r} is not a directory (a Hugging Face model directory)")
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        raise ConfigError(f"{key}: {path!r} has no config.json")
+    try:
+        data = json.loads(config_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{key}: {str(config_file)!r} is not valid JSON ({err})") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{key}: {str(config_file)!r} is not a JSON object")
+    check_model_type(model_type_of(data), f"models.{name}", str(config_file))
+    if not any(directory.glob("*.safetensors")):
+        raise ConfigError(
+            f"{key}: {path!r} has no *.safetensors weights (langarith never loads pickled "
+            ".bin/.pt checkpoints; convert them with save_pretrained(safe_serialization=True))"
+        )
+
+
+def check_gguf_file(name: str, path: str) -> None:
+    key = f"models.{name}.source.path"
+    gguf = Path(path)
+    if not gguf.exists():
+        raise ConfigError(f"{key}: {path!r} does not exist")
+    if not gguf.is_file():
+        raise ConfigError(f"{key}: {path!r} is not a file")
+    with open(gguf, "rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise ConfigError(f"{key}: {path!r} is not a GGUF file (no GGUF magic)")
+
+
+def check_placement(name: str, model: Mapping) -> None:
+    """``device_map``, ``max_memory`` and ``offload_folder`` of a model, as ``load_model`` checks
+    them (whether an explicit map's module names exist is only known when it loads)."""
+    from langarith.model.placement import check_options
+
+    try:
+        check_options(model.get("device_map"), model.get("max_memory"), model.get("offload_folder"))
+    except ValueError as err:
+        raise ConfigError(f"models.{name}.{err}") from None
+
+
+def check_models(models: Mapping) -> None:
+    required = {"gguf_package": "package", "gguf_file": "path", "hub": "id", "local": "path"}
+    for name, model in models.items():
+        check_placement(name, model)
+        source = model["source"]
+        kind = source["kind"]
+        key = required[kind]
+        if not source.get(key):
+            raise ConfigError(f"models.{name}.source.{key}: required for kind {kind!r}")
+        if kind == "local":
+            check_local_model(name, source["path"])
+        elif kind == "gguf_file":
+            check_gguf_file(name, source["path"])
+
+
+# --- corpus --------------------------------------------------------------------------------
+
+
+def check_corpus(corpus: Mapping, languages: Sequence[str]) -> None:
+    kind = corpus["kind"]
+    if kind == "hub":
+        for key in ("dataset", "text_field"):
+            if not corpus.get(key):
+                raise ConfigError(f"corpus.{key}: required for a hub corpus")
+        if not corpus.get("max_chars") and not corpus.get("max_documents"):
+            raise ConfigError(
+                "corpus.max_chars: required for a hub corpus (or corpus.max_documents): the "
+                "characters fetched per language, enough for recording.max_tokens under every "
+                "model's tokenizer; without it the whole dataset would be streamed"
+            )
+    if kind != "local":
+        return
+    from langarith.io.corpora.local import corpus_file
+
+    path = corpus.get("path")
+    if not path or not Path(path).is_dir():
+        raise ConfigError(f"corpus.path: {path!r} is not a directory")
+    pattern = corpus.get("pattern", "{lang}.txt")
+    for lang in languages:
+        try:
+            file = corpus_file(path, lang, pattern)
+        except (KeyError, IndexError, ValueError) as err:
+            raise ConfigError(
+                f"corpus.pattern: {pattern!r} is not a file name pattern with {{lang}} or "
+                f"{{flores}} ({type(err).__name__}: {err})"
+            ) from None
+        if not file.is_file():
+            raise ConfigError(
+                f"corpus.path: no corpus file for language {lang!r}: {str(file)!r} does not exist "
+                f"(pattern {pattern!r})"
+            )
+        if file.stat().st_size == 0:
+            raise ConfigError(f"corpus.path: the corpus file {str(file)!r} of {lang!r} is empty")
+
+
+# --- conditions and cross-references -------------------------------------------------------
+
+
+def check_conditions(conditions: Mapping, languages: Sequence[str]) -> None:
+    from langarith.core.conditions import parse_condition
+
+    for name, steps in conditions.items():
+        try:
+            parsed = parse_condition(name, steps)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        for i, step in enumerate(parsed):
+            where = f"conditions.{name}[{i}]"
+            if step.lang not in ("source", "target") and step.lang not in languages:
+                raise ConfigError(
+                    f"{where}.lang: {step.lang!r} is not 'source', 'target' "
+                    "or one of the configured languages"
+                )
+            if step.layers is not None and step.layers[0] > step.layers[1]:
+                raise ConfigError(
+                    f"{where}.layers: [first, last] must not be decreasing, got {list(step.layers)}"
+                )
+
+
+def check_recording(recording: Mapping) -> None:
+    """No shard of a full token budget is empty (each needs ``batch_size`` chunks of its own)."""
+    from langarith.io.shards import max_shards
+
+    shards, budget = recording.get("shards", 1), recording.get("max_tokens")
+    if budget is None or shards == 1:
+        return
+    most = max_shards(budget, recording["chunk_tokens"], recording["batch_size"])
+    if shards > most:
+        raise ConfigError(
+            f"recording.shards: {shards} shards would leave some empty: a budget of {budget} "
+            f"tokens in batches of {recording['batch_size']} chunks of "
+            f"{recording['chunk_tokens']} tokens makes at most {most} shards"
+        )
+
+
+def check_config(config: Mapping) -> None:
+    """Raise ``ConfigError`` for the first semantic problem found in a schema-valid config."""
+    languages = list(config["languages"])
+    for code in languages:
+        _known(code, "languages")
+    check_names(config)
+    check_corpus(config["corpus"], languages)
+    check_models(config["models"])
+    check_recording(config["recording"])
+    check_conditions(config["conditions"], languages)
+    forcing = config["forcing"]
+    for sel in forcing["selections"]:
+        if sel not in config["selections"]:
+            raise ConfigError(f"forcing.selections: {sel!r} is not a key of selections")
+    for cond in forcing["conditions"]:
+        if cond not in config["conditions"]:
+            raise ConfigError(f"forcing.conditions: {cond!r} is not a key of conditions")
+    for code in forcing["sources"]:
+        if code not in languages:
+            raise ConfigError(f"forcing.sources: {code!r} is not one of the configured languages")
+    for code in forcing_targets(config):
+        if code not in languages:
+            raise ConfigError(f"forcing.targets: {code!r} is not one of the configured languages")
+
+
+def check_everything(
+    config: Mapping,
+    schema: str | Path,
+    sections: Mapping[str, str | Path] | None = None,
+    configfiles: Iterable[str | Path] = (),
+) -> None:
+    """All checks in ``common.smk``'s order, for callers outside Snakemake (tests, notebooks):
+    config files, names, the schema (plus optional ``{section: schema}``), then semantics."""
+    check_config_files(configfiles)
+    check_names(config)
+    check_schema(config, schema)
+    for section, path in (sections or {}).items():
+        if section in config and Path(path).is_file():
+            check_schema(config[section], path, where=section)
+    check_config(config)

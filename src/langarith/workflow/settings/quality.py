@@ -1,0 +1,143 @@
+"""The ``quality`` section: text-measure settings with their defaults, and the strength
+calibration (``quality.calibration``) resolved and checked against its uses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from langarith.core.conditions import is_calibrated
+from langarith.experiments.calibration import ACTIVATION_OPS
+
+QUALITY_DEFAULTS = {
+    "ngram": 3,
+    "max_period": 8,
+    "max_repetition": 0.5,
+    "perplexity": True,
+    "batch_size": 16,
+}
+
+
+def resolve_quality(config: Mapping) -> dict | None:
+    """The ``quality`` section with defaults (without its ``calibration`` part), or ``None``."""
+    if "quality" not in config:
+        return None
+    raw = {k: v for k, v in dict(config["quality"] or {}).items() if k != "calibration"}
+    return {**QUALITY_DEFAULTS, **raw}
+
+
+def check_calibrated_uses(
+    config: Mapping, calibration: Mapping | None, logit_lens: Mapping | None = None
+) -> None:
+    """Every use of a calibrated condition (``strength: calibrated``) must be covered by the
+    calibration: its selections calibrated, and every language it steers towards among the
+    calibration targets. Raises a one-line ``ValueError`` naming the config key otherwise."""
+    from langarith.workflow.settings.checks import forcing_targets
+    from langarith.workflow.settings.tasks import steer_languages
+
+    uses = []  # (where, selections, conditions, target languages)
+    forcing = config.get("forcing") or {}
+    if forcing:
+        uses.append(
+            (
+                "forcing.conditions",
+                forcing["selections"],
+                forcing["conditions"],
+                forcing_targets(config),
+            )
+        )
+    for name, task in (config.get("tasks") or {}).items():
+        steer = steer_languages(task, config["languages"])
+        uses.append(
+            (
+                f"tasks.{name}.conditions",
+                task.get("selections", []),
+                task.get("conditions", []),
+                steer,
+            )
+        )
+    if logit_lens:
+        uses.append(
+            (
+                "analysis.logit_lens.condition",
+                [logit_lens["selection"]],
+                [logit_lens["condition"]],
+                logit_lens["targets"],
+            )
+        )
+    for where, selections, conditions, targets in uses:
+        for condition in conditions:
+            if not is_calibrated(config["conditions"].get(condition) or []):
+                continue
+            if calibration is None:
+                raise ValueError(
+                    f"{where}: {condition!r} has strength 'calibrated' but "
+                    "quality.calibration is not configured"
+                )
+            for selection in selections:
+                if selection not in calibration["selections"]:
+                    raise ValueError(
+                        f"{where}: {condition!r} needs selection {selection!r} "
+                        "in quality.calibration.selections"
+                    )
+            missing = [t for t in targets if t not in calibration["targets"]]
+            if missing:
+                raise ValueError(
+                    f"{where}: {condition!r} needs an α for {' '.join(missing)}; "
+                    "add them to quality.calibration.targets"
+                )
+
+
+CALIBRATION_DEFAULTS = {
+    "grid": [0.5, 1.0, 2.0, 4.0],
+    "sources": ["en"],
+    "targets": None,
+    "questions": "resources/prompts/calibration.tsv",
+}
+
+
+def resolve_calibration(config: Mapping) -> dict | None:
+    """``quality.calibration`` with defaults, or ``None`` when it is not configured.
+
+    ``selections`` default to the forcing selections, ``condition`` to the forcing condition
+    the findings use, ``targets`` (also when ``all``) to the forcing targets; generation
+    settings are the forcing ones, with ``max_new_tokens``/``batch_size`` overridable here.
+    ``ngram`` and ``max_repetition`` are the ``quality`` section's.
+    """
+    from langarith.workflow.settings.analysis import main_condition
+    from langarith.workflow.settings.checks import forcing_targets
+    from langarith.workflow.settings.quality import resolve_quality
+
+    raw = (config.get("quality") or {}).get("calibration")
+    if not raw:
+        return None
+    out = {**CALIBRATION_DEFAULTS, **dict(raw)}
+    out.setdefault("selections", list(config["forcing"]["selections"]))
+    out.setdefault("condition", main_condition(config))
+    if out["targets"] in (None, "all"):
+        out["targets"] = forcing_targets(config)
+    quality = resolve_quality(config) or {}
+    out["ngram"] = int(quality.get("ngram", 3))
+    out["max_repetition"] = float(quality.get("max_repetition", 0.5))
+    generation = dict(config["forcing"]["generation"])
+    for key in ("max_new_tokens", "batch_size"):
+        if key in out:
+            generation[key] = out.pop(key)
+    out["generation"] = generation
+    condition = out["condition"]
+    if condition is None or condition not in config["conditions"]:
+        raise ValueError(f"quality.calibration.condition: {condition!r} is not a condition")
+    ops = [s.get("op") for s in config["conditions"][condition]]
+    if not any(op in ACTIVATION_OPS for op in ops):
+        raise ValueError(
+            f"quality.calibration.condition: {condition!r} has no additive step to scale"
+        )
+    for sel in out["selections"]:
+        if sel not in config["selections"]:
+            raise ValueError(f"quality.calibration.selections: {sel!r} is not a selection")
+    for key in ("sources", "targets"):
+        for code in out[key]:
+            if code not in config["languages"]:
+                raise ValueError(
+                    f"quality.calibration.{key}: {code!r} is not a configured language"
+                )
+    return out
