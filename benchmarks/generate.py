@@ -6,7 +6,7 @@ first question of ``--prompts`` languages of ``resources/prompts/forcing.tsv`` i
 format) and greedy decoding with repetition penalty 1.1:
 
 - ``unsteered``: one batch of all prompts, no hooks;
-- ``steered``: the same batch, every row with its own plan under ``langarith.steer.steer``
+- ``steered``: the same batch, every row with its own plan under ``langarith.model.steering.steer``
   (the shape of a deactivate-source + add-target plan: ``set`` on 2.5 % and ``add`` on 2.5 %
   of the neurons of every layer, random indices and values);
 - ``loop``: one ``generate`` call per prompt (batch 1), no hooks.

@@ -3,7 +3,7 @@
 On the same token batches, per model:
 
 - ``bare``: the decoder body (``model.base_model``) without LM head and without hooks;
-- ``record``: ``langarith.record.record_token_stream`` (hooks + statistics, no LM head);
+- ``record``: ``langarith.model.recording.record_token_stream`` (hooks + statistics, no LM head);
 - ``nnsight``: the same statistics with nnsight's tracing API (``nnsight.NNsight(model)``,
   ``.trace(input_ids=...)``, reductions of ``layer.mlp.act_fn.output`` saved per layer), which
   runs the whole model including the LM head, as a user of nnsight would.

@@ -1,6 +1,6 @@
 """A run killed with SIGKILL loses nothing: rerun with ``--rerun-incomplete``, it completes, its
 outputs equal an uninterrupted run's, and no output that had finished before the kill is
-touched. Outputs are written atomically (``langarith.io``: a temporary file, then
+touched. Outputs are written atomically (``langarith.io.atomic``: a temporary file, then
 ``os.replace``), so a killed job never leaves a partial file under an output's final name.
 
 One working directory goes through two kills: the whole Snakemake process group is killed

@@ -1,4 +1,4 @@
-"""GPU slots on one box (langarith.gpu): real processes contending for lock files of a fake
+"""GPU slots on one box (langarith.workflow.gpu): real processes contending for lock files of a fake
 pool, a scheduler-set CUDA_VISIBLE_DEVICES left alone, and the startup guard in a real
 Snakemake dry-run."""
 

@@ -44,7 +44,8 @@ def gelu_erf(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Family:
-    """A tiny model of one family and, independently of langarith.sites, where its parts are."""
+    """A tiny model of one family and, independently of langarith.model.sites, where its parts
+    are."""
 
     name: str
     config: Callable[[], transformers.PretrainedConfig]

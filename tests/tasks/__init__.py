@@ -1,4 +1,4 @@
-"""Tests of the task layer (``langarith.tasks``).
+"""Tests of the task layer (``langarith.experiments.tasks``).
 
 A package, so that its ``conftest`` does not shadow ``tests/conftest.py``.
 """

@@ -75,7 +75,7 @@ def model_params(wildcards):
         "dtype": model.get("dtype", "float32"),
         "trust_remote_code": model.get("trust_remote_code", False),
     }
-    # accelerate placement (langarith.offload); only when set, so a config without it keeps
+    # accelerate placement (langarith.model.placement); only when set, so a config without it keeps
     # its params and nothing reruns
     for key in ("device_map", "max_memory", "offload_folder"):
         if model.get(key) is not None:

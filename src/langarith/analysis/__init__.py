@@ -4,8 +4,8 @@
 * :mod:`~langarith.analysis.counts` — neurons per language and layer, depth profile, sharing
 * :mod:`~langarith.analysis.overlap` — the language × language overlap matrix
 * :mod:`~langarith.analysis.script_groups` — Latin- vs non-Latin-script languages
-* :mod:`~langarith.analysis.figures` — the figures of the neuron analyses
+* :mod:`~langarith.figures.neurons` — the figures of the neuron analyses
 * :mod:`~langarith.analysis.findings` — a claim, its verdict, the findings table
 * :mod:`~langarith.analysis.claims` — each claim of the paper as a measurable quantity
-* :mod:`~langarith.analysis.settings` — defaults of the ``analysis`` config section
+* :mod:`~langarith.workflow.settings.analysis` — defaults of the ``analysis`` config section
 """

@@ -14,7 +14,7 @@ A pack is a directory with
   (``quality.calibration``), ``calibration``: the chosen α per target language.
 
 ``load_pack(path)`` returns the ``(NeuronSet, LanguageTables)`` pair that
-:func:`langarith.conditions.build_plan` takes, so::
+:func:`langarith.core.conditions.build_plan` takes, so::
 
     neurons, tables = load_pack("results/packs/gemma3-270m/lape-5")
     steps = parse_condition("activate", [{"op": "add", "lang": "target", "value": "mean"}])

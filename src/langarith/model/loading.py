@@ -128,9 +128,9 @@ def load_model(
     """Load the causal LM and tokenizer prepared in ``model_dir`` (eval mode, no grad needed).
 
     Without a ``device_map`` the model goes whole to ``device``. With one, accelerate places it
-    (``langarith.offload``): ``"auto"`` (bounded by ``max_memory``) or an explicit dict from
+    (``langarith.model.placement``): ``"auto"`` (bounded by ``max_memory``) or an explicit dict from
     module names to devices, ``"disk"`` modules needing an ``offload_folder``; do not call
-    ``.to()`` on such a model, and put inputs on ``langarith.offload.input_device(model)``.
+    ``.to()`` on such a model, and put inputs on ``langarith.model.placement.input_device(model)``.
     """
     import transformers
 

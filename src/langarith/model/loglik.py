@@ -18,8 +18,8 @@ one-sequence-at-a-time computation):
 * ``padding_side="right"`` runs one row ``x + o_1 … o_{n-1}`` per distinct option prefix and
   reads its last ``n`` positions; options that share every token but the last share a row.
 
-Each forward pass runs under :func:`langarith.steer.steer` with one plan per row; position ids
-follow the attention mask; the LM head is applied only to the positions that are read
+Each forward pass runs under :func:`langarith.model.steering.steer` with one plan per row; position
+ids follow the attention mask; the LM head is applied only to the positions that are read
 (``logits_to_keep``). Identical (prompt, plan) pairs run once.
 
 ``positions`` scopes the plans as in generation (the option plays the generated text):

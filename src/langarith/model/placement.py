@@ -5,12 +5,12 @@ A model's config may set ``device_map`` (``"auto"``, or a dict from module names
 ``"70GiB"``, for ``"auto"``) and ``offload_folder`` (where modules mapped to ``"disk"`` may be
 written). accelerate then splits the model: layers on other devices, or offloaded to CPU RAM or
 to disk, are wrapped with hooks that move weights and inputs to the layer's execution device just
-in time. The neuron-site forward hooks of ``langarith.record`` and ``langarith.steer`` are plain
-``torch`` hooks on the activation modules and work unchanged under these wrappers; the only
-thing a caller must know is where to put the input ids (``input_device``).
+in time. The neuron-site forward hooks of ``langarith.model.recording`` and
+``langarith.model.steering`` are plain ``torch`` hooks on the activation modules and work
+unchanged under these wrappers; the only thing a caller must know is where to put the input ids (``input_device``).
 
 ``placement`` checks these options and turns them into ``from_pretrained`` keyword arguments;
-``langarith.models.load_model`` uses it. Every bad value is a ``ValueError`` whose one-line
+``langarith.model.loading.load_model`` uses it. Every bad value is a ``ValueError`` whose one-line
 message starts with the option's name.
 """
 

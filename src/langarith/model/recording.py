@@ -283,7 +283,7 @@ def record_corpus(
     naming the budget its fetch stopped at (``corpus.max_chars``) otherwise.
 
     With ``shards`` > 1 only shard ``shard`` (1-based) of the packed stream is recorded
-    (``langarith.shards.shard_bounds``); every shard packs the whole stream to find its part.
+    (``langarith.io.shards.shard_bounds``); every shard packs the whole stream to find its part.
     """
     import logging
 

@@ -86,8 +86,9 @@ SITES: dict[str, SiteSpec] = {
 }
 
 _HOW_TO_ADD = (
-    "to add it, register a langarith.sites.SiteSpec in langarith.sites.SITES naming the module "
-    "inside one decoder layer whose output is act(first MLP projection), that projection, and "
+    "to add it, register a langarith.model.sites.SiteSpec in langarith.model.sites.SITES naming "
+    "the module inside one decoder layer whose output is act(first MLP projection), that "
+    "projection, and "
     "the config's MLP width, then add the family to tests/test_sites.py"
 )
 

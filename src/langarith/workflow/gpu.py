@@ -2,8 +2,8 @@
 
 Snakemake never picks a device: ``--resources gpu=N`` only caps how many GPUs the running jobs
 ask for in total. Without more, every GPU job on a multi-GPU box would use device 0. So each
-GPU job calls :func:`claim_gpus` (through :func:`langarith.jobs.job_logging`) before anything
-touches CUDA, and the decision is, in this order:
+GPU job calls :func:`claim_gpus` (through :func:`langarith.workflow.jobs.job_logging`) before
+anything touches CUDA, and the decision is, in this order:
 
 1. ``n == 0``: nothing is set.
 2. ``CUDA_VISIBLE_DEVICES`` is already set and lists at most ``n`` devices: a scheduler (SLURM

@@ -20,7 +20,7 @@ def job_logging(
     """Send stdout, stderr (tqdm progress included) and logging to ``log_path`` for the block.
 
     ``gpus``: how many GPUs the rule asked for (its ``gpu`` resource). They are claimed before
-    torch is touched (see :mod:`langarith.gpu`) and released when the block ends.
+    torch is touched (see :mod:`langarith.workflow.gpu`) and released when the block ends.
     """
     stream = open(log_path, "w", buffering=1, encoding="utf-8") if log_path else None
     saved = sys.stdout, sys.stderr

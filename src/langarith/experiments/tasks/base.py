@@ -76,7 +76,7 @@ def language_name(code: str) -> str:
 def flores_code(code: str) -> str:
     """FLORES-200 / Belebele code of ``code``; ``ValueError`` naming the code if unknown."""
     if code not in LANGUAGES:
-        raise ValueError(f"language {code!r} has no FLORES-200 code in langarith.languages")
+        raise ValueError(f"language {code!r} has no FLORES-200 code in langarith.core.languages")
     return LANGUAGES[code].flores
 
 

@@ -9,8 +9,8 @@ exercise this path offline).
 The budget is in characters because the corpus is fetched once for every model, without a
 tokenizer. The token budget (``recording.max_tokens``) is exact and applied when a model
 records: its tokenizer encodes the documents as they are read and stops at the budget
-(``langarith.record.record_corpus``). ``max_chars`` must therefore give every model at least
-``recording.max_tokens`` tokens; if it does not, recording fails naming ``corpus.max_chars``.
+(``langarith.model.recording.record_corpus``). ``max_chars`` must therefore give every model at
+least ``recording.max_tokens`` tokens; if it does not, recording fails naming ``corpus.max_chars``.
 The stream is read row by row and left as soon as the budget is reached, so memory holds the
 budget, never the dataset. A language whose dataset ends first keeps all of it, and the log
 says so.

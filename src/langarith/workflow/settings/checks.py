@@ -173,7 +173,7 @@ def check_schema(instance: Any, schema_path: str | Path, where: str = "") -> Non
 
 
 def supported_model_types() -> set[str]:
-    """Model types with a registered neuron site (``langarith.sites``)."""
+    """Model types with a registered neuron site (``langarith.model.sites``)."""
     from langarith.model import sites
 
     registered = getattr(sites, "supported_model_types", None)
@@ -208,7 +208,7 @@ def check_model_type(model_type: str | None, key: str, where: str) -> None:
     if model_type in _transformers_model_types():
         raise ConfigError(
             f"{key}: model type {model_type!r} ({where}) has an MLP with no supported neuron "
-            f"site (supported: {listed}); register a SiteSpec in langarith.sites.SITES"
+            f"site (supported: {listed}); register a SiteSpec in langarith.model.sites.SITES"
         )
     raise ConfigError(
         f"{key}: model type {model_type!r} ({where}) is not a supported architecture "
