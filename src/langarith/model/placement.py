@@ -7,7 +7,8 @@ written). accelerate then splits the model: layers on other devices, or offloade
 to disk, are wrapped with hooks that move weights and inputs to the layer's execution device just
 in time. The neuron-site forward hooks of ``langarith.model.recording`` and
 ``langarith.model.steering`` are plain ``torch`` hooks on the activation modules and work
-unchanged under these wrappers; the only thing a caller must know is where to put the input ids (``input_device``).
+unchanged under these wrappers; the only thing a caller must know is where to put the input ids
+(``input_device``).
 
 ``placement`` checks these options and turns them into ``from_pretrained`` keyword arguments;
 ``langarith.model.loading.load_model`` uses it. Every bad value is a ``ValueError`` whose one-line
