@@ -156,3 +156,38 @@ def test_other_value_sources():
 def test_bad_steps_name_the_condition(raw, message):
     with pytest.raises(ValueError, match=rf"conditions\.bad\[0\].*{message}"):
         parse_condition("bad", [raw])
+
+
+def test_a_generation_call_finds_the_sites_and_compiles_each_distinct_plan_once(
+    tiny_llama_dir, monkeypatch
+):
+    import langarith.model.steering as steering
+    from langarith.model.generation import generate
+
+    model, tokenizer = load_tiny(tiny_llama_dir)
+    calls = {"sites": 0, "compile": 0}
+    find_sites, compile_one = steering.find_sites, steering.compile_plan
+
+    def counted_sites(m):
+        calls["sites"] += 1
+        return find_sites(m)
+
+    def counted_compile(*args):
+        calls["compile"] += 1
+        return compile_one(*args)
+
+    monkeypatch.setattr(steering, "find_sites", counted_sites)
+    monkeypatch.setattr(steering, "compile_plan", counted_compile)
+    plan_a = [op("add", 1, [0, 3], [1.0, -1.0])]
+    plan_b = [op("set", 2, [5], [0.0])]
+    prompts = ["a b", "c d e", "f", "g h i j"]
+    plans = [plan_a, plan_b, plan_a, [op("add", 1, [0, 3], [1.0, -1.0])]]  # equal to plan_a
+    steered = generate(model, tokenizer, prompts, plans, max_new_tokens=2, batch_size=1,
+                       progress=False)  # fmt: skip
+    assert calls == {"sites": 1, "compile": 2}  # 4 batches, 2 distinct plans
+    monkeypatch.undo()
+    alone = [
+        generate(model, tokenizer, [p], [plan], max_new_tokens=2, progress=False)[0]
+        for p, plan in zip(prompts, plans)
+    ]
+    assert steered == alone

@@ -10,7 +10,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 
 from langarith.core.plans import Plan
 from langarith.model.placement import input_device
-from langarith.model.steering import steer
+from langarith.model.steering import CompiledPlans, steer
 
 
 def cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
@@ -75,6 +75,7 @@ def generate(
     order = sorted(range(len(prompts)), key=lambda i: (lengths[i], i))
     outputs: list[str] = [""] * len(prompts)
     device = input_device(model)
+    compiled = CompiledPlans(model)  # sites found and plans compiled once for every batch
     bar = tqdm(total=len(prompts), desc="generating", unit="prompt", disable=not progress)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
@@ -84,7 +85,7 @@ def generate(
         stopping = StoppingCriteriaList(
             [StopOnStrings(tokenizer, stop_strings, prompt_length)] if stop_strings else []
         )
-        with steer(model, row_plans, positions=positions):
+        with steer(model, row_plans, positions=positions, compiled=compiled):
             out = model.generate(
                 **enc,
                 max_new_tokens=max_new_tokens,

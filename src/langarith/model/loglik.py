@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from langarith.core.plans import POSITION_SCOPES, Plan, plan_key
 from langarith.model.placement import input_device
-from langarith.model.steering import steer
+from langarith.model.steering import CompiledPlans, steer
 
 PADDING_SIDES = ("left", "right")
 
@@ -161,7 +161,13 @@ def _scoped(plans: list[Plan], steered: bool) -> list[Plan]:
 
 
 def _shared_prefix_batch(
-    model, batch: Sequence[_Prefix], pad_id: int, device, result, scope: str = "all"
+    model,
+    batch: Sequence[_Prefix],
+    pad_id: int,
+    device,
+    result,
+    scope: str = "all",
+    compiled: CompiledPlans | None = None,
 ) -> None:
     """Score every option of a batch of prefixes: prompt once, then the continuations; the
     plans act on the prompt pass unless ``scope`` is ``generated``, on the continuation pass
@@ -172,7 +178,8 @@ def _shared_prefix_batch(
         for _item, _option, opt in prefix.reads:
             if len(opt) > 1:
                 conts.setdefault((b, opt[:-1]), len(conts))
-    with steer(model, _scoped([prefix.plan for prefix in batch], scope != "generated")):
+    plans = _scoped([prefix.plan for prefix in batch], scope != "generated")
+    with steer(model, plans, compiled=compiled):
         out = model(
             input_ids=ids,
             attention_mask=mask,
@@ -198,7 +205,7 @@ def _shared_prefix_batch(
         start = mask.sum(-1)[index][:, None]  # real prompt length = first continuation position
         cont_positions = start + torch.arange(width, device=device)[None, :]
         cont_plans = [batch[b].plan for b, _ in rows]
-        with steer(model, _scoped(cont_plans, scope != "prompt")):
+        with steer(model, _scoped(cont_plans, scope != "prompt"), compiled=compiled):
             cont_out = model(
                 input_ids=cont_ids,
                 attention_mask=attention,
@@ -244,6 +251,7 @@ def option_logliks(
     result = [[float("nan")] * len(opts) for opts in options]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = input_device(model)
+    compiled = CompiledPlans(model)  # sites found and plans compiled once for every batch
     if padding_side == "left":
         prefixes = build_prefixes(tokenizer, prompts, options, plans)
         order = sorted(range(len(prefixes)), key=lambda r: (len(prefixes[r].ids), r))
@@ -252,7 +260,7 @@ def option_logliks(
         )
         for start in range(0, len(order), batch_size):
             batch = [prefixes[r] for r in order[start : start + batch_size]]
-            _shared_prefix_batch(model, batch, pad_id, device, result, positions)
+            _shared_prefix_batch(model, batch, pad_id, device, result, positions, compiled)
             bar.update(len(batch))
         bar.close()
         return result
@@ -262,7 +270,7 @@ def option_logliks(
     for start in range(0, len(order), batch_size):
         batch = [rows[r] for r in order[start : start + batch_size]]
         ids, mask, positions = _batch_inputs(batch, pad_id, "right", device)
-        with steer(model, [row.plan for row in batch]):
+        with steer(model, [row.plan for row in batch], compiled=compiled):
             logits = _read_logits(model, ids, mask, positions, batch)
         logprobs = logits.float().log_softmax(-1)
         k = logprobs.shape[1]

@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from langarith.io.activations import ActivationStats
+from langarith.model.hooks import ForwardHooks
 from langarith.model.placement import input_device
 from langarith.model.sites import NeuronSites, check_site_widths, find_sites
 
@@ -97,7 +98,7 @@ class _LayerTotals:
         )
 
 
-class ActivationRecorder:
+class ActivationRecorder(ForwardHooks):
     """Context manager: while active, every forward pass adds its activations to the totals.
 
     ``skip_positions`` leading positions of every sequence are not counted (e.g. a BOS token).
@@ -122,7 +123,6 @@ class ActivationRecorder:
         self.device = torch.device(device) if device is not None else None
         self.skip_positions = skip_positions
         self._totals: list[_LayerTotals | None] = [None] * sites.n_layers
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def _add(self, layer: int, output: torch.Tensor) -> None:
         if output.dim() == 2:  # [tokens, neurons]: one flattened sequence
@@ -149,15 +149,8 @@ class ActivationRecorder:
 
         return hook
 
-    def __enter__(self) -> ActivationRecorder:
-        for layer, module in enumerate(self.sites.modules):
-            self._handles.append(module.register_forward_hook(self._hook(layer)))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+    def hooks(self):
+        return [(module, self._hook(layer)) for layer, module in enumerate(self.sites.modules)]
 
     def stats(self, metadata: dict | None = None) -> ActivationStats:
         """The statistics recorded so far (zeros if no forward pass ran)."""

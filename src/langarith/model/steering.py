@@ -9,23 +9,49 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from langarith.core.plans import POSITION_SCOPES, NeuronOp, Plan, compile_plan
+from langarith.core.plans import POSITION_SCOPES, NeuronOp, Plan, compile_plan, plan_key
+from langarith.model.hooks import ForwardHooks
 from langarith.model.placement import input_device
-from langarith.model.sites import find_sites
+from langarith.model.sites import NeuronSites, find_sites
+
+Affine = dict[int, tuple[np.ndarray, np.ndarray]]
 
 
-class Steering:
-    """Forward hooks applying per-row compiled plans to every neuron site of ``model``."""
+class CompiledPlans:
+    """The neuron sites of a model, found once, and every distinct plan compiled once: one per
+    job (a generation or scoring call), shared by all of its batches."""
 
-    def __init__(self, model, plans: Sequence[Plan], positions: str = "all"):
+    def __init__(self, model):
+        self.sites: NeuronSites = find_sites(model)
+        self._compiled: dict[tuple, Affine] = {}
+
+    def __call__(self, plan: Plan) -> Affine:
+        key = plan_key(plan)
+        if key not in self._compiled:
+            self._compiled[key] = compile_plan(plan, self.sites.n_layers, self.sites.width)
+        return self._compiled[key]
+
+
+class Steering(ForwardHooks):
+    """Forward hooks applying per-row compiled plans to every neuron site of ``model``;
+    ``compiled`` (one per job) saves finding the sites and compiling the plans again."""
+
+    def __init__(
+        self,
+        model,
+        plans: Sequence[Plan],
+        positions: str = "all",
+        compiled: CompiledPlans | None = None,
+    ):
         if positions not in POSITION_SCOPES:
             raise ValueError(f"positions must be one of {', '.join(POSITION_SCOPES)}")
-        self.sites = find_sites(model)
+        compiled_plans = compiled if compiled is not None else CompiledPlans(model)
+        self.sites = compiled_plans.sites
         self.positions = positions
         dtype = next(model.parameters()).dtype
         device = input_device(model)  # a split model's other devices: moved on first use
-        n_layers, width = self.sites.n_layers, self.sites.width
-        compiled = [compile_plan(plan, n_layers, width) for plan in plans]
+        width = self.sites.width
+        compiled = [compiled_plans(plan) for plan in plans]
         layers = sorted({layer for c in compiled for layer in c})
         identity = (np.ones(width), np.zeros(width))
         self.affine: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -36,7 +62,6 @@ class Steering:
                 torch.as_tensor(a, dtype=dtype, device=device)[:, None, :],
                 torch.as_tensor(b, dtype=dtype, device=device)[:, None, :],
             )
-        self._handles: list = []
 
     def _applies(self, output: torch.Tensor) -> bool:
         if self.positions == "all":
@@ -59,26 +84,23 @@ class Steering:
 
         return hook
 
-    def __enter__(self) -> Steering:
-        for layer in self.affine:
-            module = self.sites.modules[layer]
-            self._handles.append(module.register_forward_hook(self._hook(layer)))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+    def hooks(self):
+        return [(self.sites.modules[layer], self._hook(layer)) for layer in self.affine]
 
 
 @contextmanager
-def steer(model, plan: Plan | Sequence[Plan], positions: str = "all") -> Iterator[Steering]:
+def steer(
+    model,
+    plan: Plan | Sequence[Plan],
+    positions: str = "all",
+    compiled: CompiledPlans | None = None,
+) -> Iterator[Steering]:
     """Apply ``plan`` to every row (or one plan per batch row) while the block runs.
 
     >>> with steer(model, plan):          # doctest: +SKIP
     ...     model.generate(**inputs)
     """
     plans = [plan] if not plan or isinstance(plan[0], NeuronOp) else list(plan)
-    steering = Steering(model, plans, positions)
+    steering = Steering(model, plans, positions, compiled)
     with steering:
         yield steering
