@@ -330,6 +330,68 @@ CASES = [
         "of 4 chunks of 64 tokens makes at most 8 shards",
     ),
     ("missing-section", lambda c, _: c.pop("forcing"), "config: 'forcing' is a required property"),
+    # the optional sections: checked by the same entry point, with the same exception type
+    (
+        "task-unknown-selection",
+        lambda c, _: c["tasks"]["qa"].update(selections=["lape-99"]),
+        "tasks.qa.selections: 'lape-99' is not a key of selections",
+    ),
+    (
+        "task-steer-language-not-configured",
+        lambda c, _: c["tasks"]["nli"].update(steer_langs=["ko"]),
+        "tasks.nli.steer_langs: 'ko' is not one of the configured languages",
+    ),
+    (
+        "fallback-unknown-selection",
+        lambda c, _: c["fallback"].update(selections=["lape-99"]),
+        "fallback.selections: 'lape-99' is not a key of selections",
+    ),
+    (
+        "fallback-order-none-configured",
+        lambda c, _: c["fallback"].update(order=["ko", "ja"]),
+        "fallback.order: none of these languages is configured",
+    ),
+    (
+        "analysis-selection-not-forcing",
+        lambda c, _: c["analysis"].update(selection="lape-20"),
+        "analysis.selection: 'lape-20' is not one of forcing.selections",
+    ),
+    (
+        "logit-lens-target-not-configured",
+        lambda c, _: c["analysis"]["logit_lens"].update(targets=["ko"]),
+        "analysis.logit_lens.targets: 'ko' is not a configured language",
+    ),
+    (
+        "logit-lens-unsteered-condition",
+        lambda c, _: c["analysis"]["logit_lens"].update(condition="baseline"),
+        "analysis.logit_lens.condition: needs a steered condition",
+    ),
+    (
+        "calibration-unknown-condition",
+        lambda c, _: c["quality"]["calibration"].update(condition="nope"),
+        "quality.calibration.condition: 'nope' is not a condition",
+    ),
+    (
+        "calibration-target-not-configured",
+        lambda c, _: c["quality"]["calibration"].update(targets=["ko"]),
+        "quality.calibration.targets: 'ko' is not a configured language",
+    ),
+    (
+        "calibrated-use-without-calibration",
+        lambda c, _: (
+            c["conditions"].update(
+                cal=[{"op": "add", "lang": "target", "value": "mean", "strength": "calibrated"}]
+            ),
+            c["tasks"]["qa"]["conditions"].append("cal"),
+            c["quality"].pop("calibration"),
+        ),
+        "tasks.qa.conditions: 'cal' has strength 'calibrated' but quality.calibration is not",
+    ),
+    (
+        "quality-key-typo",
+        lambda c, _: c["quality"].update(max_repetitions=0.3),
+        "quality: Additional properties are not allowed ('max_repetitions' was unexpected)",
+    ),
     (
         "max-new-tokens-0",
         lambda c, _: c["forcing"]["generation"].update(max_new_tokens=0),

@@ -1,28 +1,35 @@
-"""Checks of the workflow configuration, run by ``workflow/rules/common.smk`` before any job.
+"""Checks of the workflow configuration: ``check_everything``, the one entry point, called once
+by ``workflow/rules/common.smk`` before any job (and by the tests).
 
 Every failure is a ``ConfigError`` whose message is one line that starts with the offending key
 (or file), so a bad configuration stops Snakemake with e.g.
 ``langarith: config error: selections.lape-1.top_rate: 1.5 is outside (0, 1)``.
 
-In the order ``common.smk`` runs them:
+In the order ``check_everything`` runs them:
 
 * ``check_config_files``: the config files Snakemake read hold no duplicate key (YAML and JSON
   silently keep the last of two equal keys: two conditions called ``activate`` would run one);
 * ``check_names``: names of models, selections, conditions and the corpus are safe path parts
   (they become wildcards in output paths: ``../x`` or ``a/b`` must never reach one), and the
   selection name ``none`` is reserved for unsteered conditions;
-* ``check_schema``: the JSON schema, reported as one line naming the key;
+* ``check_schema``: the JSON schemas (the main one and one per optional section), reported as
+  one line naming the key; then the schemas' defaults are filled in (Snakemake's ``validate``);
 * ``check_config``: what a schema cannot express (known languages, every language's corpus file
   present, model directories whose architecture has a registered neuron site, a model's
   placement options, no more recording shards than a token budget has batches, conditions,
-  cross-references). Fast: no model is loaded, only a model's ``config.json`` is read.
+  cross-references). Fast: no model is loaded, only a model's ``config.json`` is read;
+* ``resolve_sections``: the optional sections (tasks, fallback, analysis and its logit lens,
+  quality and its calibration) resolved against the rest, and every use of a calibrated
+  condition covered by the calibration;
+* ``check_gpus`` (in Snakemake only): ``--resources gpu=N`` against ``models.<name>.gpus``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -385,18 +392,103 @@ def check_config(config: Mapping) -> None:
             raise ConfigError(f"forcing.targets: {code!r} is not one of the configured languages")
 
 
+@dataclass(frozen=True)
+class Settings:
+    """The resolved optional sections of a checked config (plain builtins, for ``params:``).
+
+    ``tasks``: ``{name: settings}``; the others ``None`` when the section is not configured.
+    """
+
+    tasks: dict
+    fallback: dict | None
+    analysis: dict
+    lens: dict | None
+    quality: dict | None
+    calibration: dict | None
+
+
+def resolve_sections(config: Mapping) -> Settings:
+    """Check and resolve the optional sections (tasks, fallback, analysis, logit lens, quality,
+    calibration) and every use of a calibrated condition; ``ConfigError`` naming the key."""
+    from langarith.analysis.settings import check_analysis, resolve_analysis, resolve_logit_lens
+    from langarith.calibration import check_calibrated_uses, resolve_calibration
+    from langarith.fallback import resolve_fallback
+    from langarith.quality import resolve_quality
+    from langarith.task_run import resolve_task
+
+    try:
+        tasks = {
+            name: resolve_task(name, raw, config) for name, raw in config.get("tasks", {}).items()
+        }
+        fallback = resolve_fallback(config["fallback"], config) if "fallback" in config else None
+        check_analysis(config)
+        analysis = resolve_analysis(config)
+        lens = resolve_logit_lens(config)
+        quality = resolve_quality(config)
+        calibration = resolve_calibration(config)
+        check_calibrated_uses(config, calibration)
+    except ConfigError:
+        raise
+    except ValueError as err:  # the section modules raise ValueError naming the key
+        raise ConfigError(str(err)) from None
+    return Settings(tasks, fallback, analysis, lens, quality, calibration)
+
+
+def check_gpus(workflow: Any, config: Mapping) -> None:
+    """``--resources gpu=N`` against ``models.<name>.gpus`` (``langarith.gpu``): ``ConfigError``
+    when no job could run, a warning on stderr when GPU jobs are not capped."""
+    import sys
+
+    from langarith.gpu import gpu_resource_problem
+
+    gpus = {name: int(model.get("gpus", 1)) for name, model in config["models"].items()}
+    problem = gpu_resource_problem(workflow, gpus)
+    if problem is None:
+        return
+    level, message = problem
+    message = message.removeprefix("langarith: ")
+    if level == "error":
+        raise ConfigError(message)
+    print(f"langarith: {message}", file=sys.stderr)
+
+
+def _fill_defaults(instance: Any, schema_path: str | Path) -> None:
+    from snakemake.utils import validate
+
+    validate(instance, str(schema_path))
+
+
 def check_everything(
-    config: Mapping,
+    config: dict,
     schema: str | Path,
     sections: Mapping[str, str | Path] | None = None,
     configfiles: Iterable[str | Path] = (),
-) -> None:
-    """All checks in ``common.smk``'s order, for callers outside Snakemake (tests, notebooks):
-    config files, names, the schema (plus optional ``{section: schema}``), then semantics."""
+    *,
+    fill_defaults: Callable[[Any, str | Path], None] | None = _fill_defaults,
+    workflow: Any = None,
+) -> Settings:
+    """Every check of the configuration, in order; the one entry point (``common.smk`` calls it
+    once, the tests call it too). ``ConfigError``, one line naming the key or file, on the
+    first problem:
+
+    config files (duplicate keys), names, the JSON schema (plus ``{section: schema}`` for the
+    optional sections), then the schema's defaults are filled in place (``fill_defaults``:
+    Snakemake's ``validate``; ``None`` leaves ``config`` as it is), then ``check_config``, the
+    optional sections (:func:`resolve_sections`) and, given the Snakemake ``workflow``, the GPU
+    resources of the command line. Returns the resolved optional sections.
+    """
+    present = {name: path for name, path in (sections or {}).items() if name in config}
     check_config_files(configfiles)
     check_names(config)
     check_schema(config, schema)
-    for section, path in (sections or {}).items():
-        if section in config and Path(path).is_file():
-            check_schema(config[section], path, where=section)
+    for section, path in present.items():
+        check_schema(config[section], path, where=section)
+    if fill_defaults is not None:
+        fill_defaults(config, schema)
+        for section, path in present.items():
+            fill_defaults(config[section], path)
     check_config(config)
+    settings = resolve_sections(config)
+    if workflow is not None:
+        check_gpus(workflow, config)
+    return settings

@@ -4,46 +4,31 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from langarith.config import (
-    ConfigError,
-    check_config,
-    check_config_files,
-    check_names,
-    check_schema,
-    forcing_targets,
-)
+from langarith.config import ConfigError, check_everything, forcing_targets
 from langarith.conditions import is_calibrated
-from langarith.gpu import check_gpu_resources
 
-# A bad configuration stops here, before any job, with one line naming the key or file.
+# A bad configuration stops here, before any job, with one line naming the key or file:
+# langarith.config.check_everything runs every check of every section (config files, names,
+# JSON schemas, then what a schema cannot express, the optional sections and the GPU
+# resources), fills in the schemas' defaults (Snakemake's validate) and resolves the optional
+# sections into SETTINGS.
 _SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 # Optional sections have schemas of their own (one file per section).
-_SECTIONS = ("tasks", "fallback", "analysis", "quality")
+_SECTIONS = {
+    name: workflow.source_path(f"../schemas/{name}.schema.yaml")
+    for name in ("tasks", "fallback", "analysis", "quality")
+}
 try:
-    # duplicate keys in the config files (YAML silently keeps the last one)
-    check_config_files(workflow.configfiles)
-    # names become path parts: no `../x`, no `a/b`; `none` is a reserved selection name
-    check_names(config)
-    check_schema(config, _SCHEMA)
-    for _section in _SECTIONS:
-        if _section in config:
-            _path = workflow.source_path(f"../schemas/{_section}.schema.yaml")
-            check_schema(config[_section], _path, where=_section)
+    SETTINGS = check_everything(
+        config,
+        _SCHEMA,
+        _SECTIONS,
+        workflow.configfiles,
+        fill_defaults=lambda data, schema: validate(data, schema),
+        workflow=workflow,
+    )
 except ConfigError as err:
     sys.exit(f"langarith: config error: {err}")
-# Snakemake's validate fills in the schema's defaults (the config is already valid).
-validate(config, _SCHEMA)
-for _section in _SECTIONS:
-    if _section in config:
-        _path = workflow.source_path(f"../schemas/{_section}.schema.yaml")
-        validate(config[_section], _path)
-try:
-    check_config(config)
-except ConfigError as err:
-    sys.exit(f"langarith: config error: {err}")
-
-# Snakemake caps GPU jobs only with --resources gpu=N: warn when a local run has none.
-check_gpu_resources(workflow, config)
 
 REPO = Path(workflow.basedir)
 LANGUAGES = list(config["languages"])

@@ -2,23 +2,11 @@
 # logit lens, output quality, calibration). `analysis_targets(model)` lists the final
 # outputs of analysis.smk for `rule all`.
 
-from langarith.analysis.settings import (
-    check_analysis,
-    resolve_analysis,
-    resolve_logit_lens,
-)
-from langarith.calibration import check_calibrated_uses, resolve_calibration
-from langarith.quality import resolve_quality
-
-try:
-    check_analysis(config)
-    ANALYSIS = resolve_analysis(config)
-    LENS = resolve_logit_lens(config)
-    QUALITY = resolve_quality(config)
-    CALIBRATION = resolve_calibration(config)
-    check_calibrated_uses(config, CALIBRATION)
-except ValueError as err:
-    sys.exit(f"langarith: config error: {err}")
+# Checked and resolved in common.smk (langarith.config.check_everything).
+ANALYSIS = SETTINGS.analysis
+LENS = SETTINGS.lens
+QUALITY = SETTINGS.quality
+CALIBRATION = SETTINGS.calibration
 
 NEURON_TABLES = ["per_language", "per_layer", "depth", "overlap", "sharing"]
 NEURON_FIGURES = ["layers", "depth", "overlap", "scripts", "sharing"]

@@ -2,24 +2,12 @@
 # and the steering packs). `task_targets(model)` lists the final outputs of tasks.smk for
 # `rule all`.
 
-from langarith.fallback import resolve_fallback
-from langarith.task_run import (
-    TaskConfigError,
-    job_settings,
-    resolve_task,
-    unsteered_condition,
-)
+from langarith.task_run import job_settings, unsteered_condition
 
-try:
-    TASKS = {
-        name: resolve_task(name, raw, config)
-        for name, raw in config.get("tasks", {}).items()
-    }
-    FALLBACK = (
-        resolve_fallback(config["fallback"], config) if "fallback" in config else None
-    )
-except (TaskConfigError, ValueError) as err:
-    sys.exit(f"langarith: config error: {err}")
+# Checked and resolved in common.smk (langarith.config.check_everything).
+TASKS = SETTINGS.tasks
+FALLBACK = SETTINGS.fallback
+CALIBRATION = SETTINGS.calibration
 
 NEVER = "(?!)"  # a wildcard constraint no value matches (for an empty section)
 
