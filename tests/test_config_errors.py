@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -123,7 +124,7 @@ CASES = [
     (
         "duplicate-language",
         lambda c, _: c.update(languages=["en", "en"]),
-        "languages: ['en', 'en'] has non-unique elements",
+        "languages: 'en' is listed twice (each entry once)",
     ),
     (
         "language-missing-from-corpus",
@@ -685,3 +686,256 @@ def test_a_corpus_below_the_budget_is_recorded_whole_normalised_by_its_own_count
 def test_the_paper_config_passes_every_check():
     """config/paper.yaml (hub models and corpus, ``device_map: auto`` on the largest model)."""
     check(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+
+
+# --- classes of bad input that once got past the checks (issue 16) ---------------------------
+
+
+def _set(path: str, value):
+    """An edit setting the dotted ``path`` (``a.b.0.c``; digits index lists) to ``value``,
+    making missing mappings on the way."""
+
+    def edit(c: dict, _tmp: Path) -> None:
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        node = c
+        for part in parents:
+            node = node[part] if isinstance(part, int) else node.setdefault(part, {})
+        node[last] = value
+
+    return edit
+
+
+NON_FINITE = [
+    ("selections.lape-10.top_rate", float("nan")),
+    ("selections.lape-20.filter_rate", float("inf")),
+    ("forcing.generation.repetition_penalty", float("nan")),
+    ("conditions.activate.0.strength", float("inf")),
+    ("conditions.deactivate-activate.0.value", float("-inf")),
+    ("fallback.value", float("nan")),
+    ("analysis.deep_fraction", float("nan")),
+    ("analysis.thresholds.success_margin", float("-inf")),
+    ("quality.max_repetition", float("nan")),
+    ("quality.calibration.grid", [1.0, float("nan")]),
+    ("recording.max_tokens", float("inf")),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), NON_FINITE, ids=[k for k, _ in NON_FINITE])
+def test_non_finite_numbers_are_refused_anywhere(base, tmp_path, key, value):
+    _set(key, value)(base, tmp_path)
+    with pytest.raises(ConfigError, match=r"is not a finite number") as info:
+        check(base)
+    assert str(info.value).startswith(key.split(".")[0])
+
+
+INTEGRAL_FLOATS = [
+    ("recording.batch_size", 4.0),
+    ("recording.chunk_tokens", 64.0),
+    ("recording.shards", 1.0),
+    ("forcing.generation.max_new_tokens", 6.0),
+    ("forcing.generation.batch_size", 8.0),
+    ("models.tiny.gpus", 1.0),
+    ("tasks.qa.max_items", 2.0),
+    ("tasks.qa.generation.batch_size", 8.0),
+    ("fallback.max_prompts", 3.0),
+    ("analysis.logit_lens.top_k", 5.0),
+    ("quality.ngram", 3.0),
+    ("quality.calibration.max_new_tokens", 4.0),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), INTEGRAL_FLOATS, ids=[k for k, _ in INTEGRAL_FLOATS])
+def test_integral_floats_where_integers_are_meant_are_refused(base, tmp_path, key, value):
+    """Refused, not rounded: ``4.0`` would reach a job's ``params:`` as a float (and rerun every
+    job that takes it); the message says what to write."""
+    _set(key, value)(base, tmp_path)
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    assert str(info.value) == (
+        f"{key}: {value!r} is not an integer: write {int(value)} (a float where a count is "
+        "meant is refused, not rounded)"
+    )
+
+
+def test_layers_as_integral_floats_are_refused(base):
+    base["conditions"]["activate"][0]["layers"] = [0, 1.0]
+    with pytest.raises(ConfigError, match=r"^conditions\.activate\[0\]\.layers\[1\]: 1\.0 is not"):
+        check(base)
+
+
+UNKNOWN_KEYS = [
+    ("corpus.verison", "corpus", "did you mean 'version'?"),
+    ("models.tiny.source.pth", "models.tiny.source", "did you mean 'path'?"),
+    ("models.tiny.dtyp", "models.tiny", "did you mean 'dtype'?"),
+    ("langid.modle", "langid", "did you mean 'model'?"),
+    ("recording.max_token", "recording", "did you mean 'max_tokens'?"),
+    ("forcing.generation.positon", "forcing.generation", "did you mean 'position"),
+    ("selections.lape-10.top_rat", "selections.lape-10", "did you mean 'top_rate'?"),
+    ("tasks.qa.max_item", "tasks.qa", "did you mean 'max_items'?"),
+    ("tasks.qa.source.splt", "tasks.qa.source", "did you mean 'split'?"),
+    ("fallback.generation.max_new_token", "fallback.generation", "did you mean 'max_new_tokens'?"),
+    ("analysis.thresholds.deep_shar", "analysis.thresholds", "did you mean 'deep_share'?"),
+    ("analysis.logit_lens.topk", "analysis.logit_lens", "did you mean 'top_k'?"),
+    ("quality.calibration.gird", "quality.calibration", "did you mean 'grid'?"),
+]
+
+
+@pytest.mark.parametrize(("key", "where", "hint"), UNKNOWN_KEYS, ids=[k for k, *_ in UNKNOWN_KEYS])
+def test_unknown_keys_are_refused_in_every_section(base, tmp_path, key, where, hint):
+    _set(key, 1)(base, tmp_path)
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    unknown = key.rsplit(".", 1)[1]
+    message = str(info.value)
+    assert message.startswith(f"{where}: Additional properties are not allowed ('{unknown}' was")
+    assert hint in message
+
+
+def test_unknown_keys_in_language_keyed_mappings_are_refused(base):
+    base["analysis"]["task_metrics"] = {"translaton": "chrf"}
+    with pytest.raises(ConfigError, match=r"^analysis\.task_metrics: 'translaton' is not one of"):
+        check(base)
+
+
+# Mappings whose keys are free by nature: they are not settings but names of something else.
+FREE_MAPPINGS = {
+    "config.schema.yaml:properties.models.additionalProperties.properties.device_map",  # modules
+    "config.schema.yaml:properties.tasks",  # these four: workflow/schemas/<section>.schema.yaml
+    "config.schema.yaml:properties.fallback",
+    "config.schema.yaml:properties.analysis",
+    "config.schema.yaml:properties.quality",
+}
+
+
+def _object_schemas(node, where: str):
+    if isinstance(node, dict):
+        kinds = node.get("type")
+        kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
+        if "object" in kinds or "properties" in node:
+            yield where, node
+        for key, value in node.items():
+            yield from _object_schemas(value, f"{where}.{key}" if where else key)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _object_schemas(value, f"{where}[{i}]")
+
+
+def test_every_mapping_of_every_schema_names_its_keys():
+    """``additionalProperties: false``, or keys constrained by ``propertyNames`` (names,
+    language codes, devices), or one of the few mappings of free names listed above."""
+    loose = []
+    for path in sorted(SCHEMAS.glob("*.schema.yaml")):
+        for where, node in _object_schemas(yaml.safe_load(path.read_text()), ""):
+            named = node.get("additionalProperties") is False or "propertyNames" in node
+            if not named and f"{path.name}:{where}" not in FREE_MAPPINGS:
+                loose.append(f"{path.name}:{where}")
+    assert loose == []
+
+
+BAD_NAMES = [
+    ("selections", "lape-10", "lape-10\n", "U+000A"),
+    ("conditions", "activate", "activate\t", "U+0009"),
+    ("models", "tiny", "tiny\x00", "U+0000"),
+    ("selections", "lape-20", "x" * 300, "is 300 characters long"),
+    ("conditions", "activate", "a" * 101, "is 101 characters long"),
+]
+
+
+@pytest.mark.parametrize(
+    ("section", "old", "new", "expected"), BAD_NAMES, ids=[f"{s}-{e}" for s, _, _, e in BAD_NAMES]
+)
+def test_names_with_control_characters_or_too_long_are_refused(
+    base, tmp_path, section, old, new, expected
+):
+    rename(section, old, new)(base, tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(expected)) as info:
+        check(base)
+    assert str(info.value).startswith(f"{section}")
+
+
+CONTROL_VALUES = [
+    ("corpus.name", "flores\n"),
+    ("corpus.pattern", "{flores}.txt\n"),
+    ("forcing.sources", ["en", "de\n"]),
+    ("languages", ["en", "de", "fr", "zh", "es\r"]),
+    ("tasks.qa.langs", ["en\n", "de"]),
+    ("models.tiny.source.path", "/models/tiny\n"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), CONTROL_VALUES, ids=[k for k, _ in CONTROL_VALUES])
+def test_strings_with_control_characters_are_refused(base, tmp_path, key, value):
+    _set(key, value)(base, tmp_path)
+    with pytest.raises(ConfigError, match=r"holds the control character U\+00") as info:
+        check(base)
+    assert str(info.value).startswith(key)
+
+
+def test_stop_strings_may_hold_newlines(base):
+    base["forcing"]["generation"]["stop_strings"] = ["\nQ:", "\n\n"]
+    check(base)
+
+
+def test_the_name_length_limit_is_inclusive(base, tmp_path):
+    rename("conditions", "activate", "a" * 100)(base, tmp_path)
+    base["forcing"]["conditions"] = ["baseline", "a" * 100]
+    for task in base["tasks"].values():
+        task["conditions"] = ["baseline"]
+    check(base)
+
+
+WEAK_MESSAGES = [
+    (
+        "forcing-targets-typo",
+        _set("forcing.targets", "al"),
+        "forcing.targets: 'al' is not allowed: expected 'all' or a list of strings",
+    ),
+    (
+        "strength-typo",
+        _set("conditions.activate.0.strength", "calibrate"),
+        "conditions.activate[0].strength: 'calibrate' is not allowed: expected a number or "
+        "'calibrated'",
+    ),
+    (
+        "steer-langs-typo",
+        _set("tasks.qa.steer_langs", "every"),
+        "tasks.qa.steer_langs: 'every' is not allowed: expected 'all' or a list of strings",
+    ),
+    (
+        "duplicate-language",
+        _set("languages", ["en", "de", "fr", "de"]),
+        "languages: 'de' is listed twice (each entry once)",
+    ),
+    (
+        "duplicate-forcing-source",
+        _set("forcing.sources", ["en", "en"]),
+        "forcing.sources: 'en' is listed twice (each entry once)",
+    ),
+    (
+        "yaml-no-in-languages",
+        _set("languages", ["en", "de", False]),
+        "languages[2]: False is not of type 'string' (YAML reads an unquoted no, yes, on, off, "
+        "true or false as a boolean: quote it, e.g. 'no')",
+    ),
+    (
+        "yaml-no-in-a-pair",
+        _set("analysis.related_pairs", [["da", False]]),
+        "analysis.related_pairs[0][1]: False is not of type 'string' (YAML reads",
+    ),
+    (
+        "yaml-no-as-a-key",
+        _set("corpus.configs", {False: "nb"}),
+        "corpus.configs: the key False is a boolean: YAML reads an unquoted no, yes, on or off "
+        "as one; quote it (e.g. 'no')",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"), [c[1:] for c in WEAK_MESSAGES], ids=[c[0] for c in WEAK_MESSAGES]
+)
+def test_messages_say_what_is_allowed(base, tmp_path, edit, expected):
+    edit(base, tmp_path)
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    assert str(info.value).startswith(expected)

@@ -26,8 +26,11 @@ In the order ``check_everything`` runs them:
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +38,14 @@ from typing import Any
 
 from langarith.languages import LANGUAGES
 
-# Names that become path components (wildcards): the schema's ``$defs/name`` pattern.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+# Names that become path components (wildcards): the schema's ``$defs/name`` pattern, matched
+# whole (``fullmatch``: a ``$`` would also match before a trailing newline), at most
+# ``MAX_NAME`` characters (a file name holds 255 bytes, and a name is one part of several).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+MAX_NAME = 100
 RESERVED_SELECTIONS = ("none",)
+# Lists of strings that may hold control characters (a newline ends a generation).
+FREE_TEXT_KEYS = ("stop_strings",)
 _MAX_MESSAGE = 400
 
 
@@ -83,10 +91,15 @@ def check_config_files(paths: Iterable[str | Path]) -> None:
 
 def check_name(name: object, key: str) -> None:
     """``ConfigError`` unless ``name`` is a safe path component (see ``NAME_PATTERN``)."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ConfigError(
             f"{key}: name {name!r} is not allowed: names become parts of output paths, so they "
             "start with a letter or digit and hold only letters, digits and _ . + -"
+        )
+    if len(name) > MAX_NAME:
+        raise ConfigError(
+            f"{key}: name {name[:20]!r}... is {len(name)} characters long; names become parts "
+            f"of output paths and hold at most {MAX_NAME}"
         )
 
 
@@ -110,6 +123,63 @@ def check_names(config: Mapping) -> None:
                 )
 
 
+# --- values --------------------------------------------------------------------------------
+
+
+def _control_character(text: str) -> str | None:
+    return next((ch for ch in text if unicodedata.category(ch) == "Cc"), None)
+
+
+def _key_part(key: object) -> str:
+    return key if isinstance(key, str) and NAME_PATTERN.fullmatch(key) else repr(key)
+
+
+def check_values(config: Any) -> None:
+    """What no schema keyword can say, for every value of the config at once:
+
+    * every number is finite: NaN passes every bound of a schema (each comparison is false)
+      and infinity passes every lower bound, so ``.nan``/``.inf`` are refused wherever they are;
+    * no key and no string holds a control character (a newline, a tab, NUL...), except the
+      ``stop_strings`` lists: names become file names, and a pattern ending in ``$`` also
+      matches before a trailing newline;
+    * no key is a boolean: YAML reads an unquoted ``no``, ``yes``, ``on`` or ``off`` as one.
+    """
+
+    def walk(value: Any, path: tuple, free: bool) -> None:
+        where = _dotted(path)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(
+                f"{where}: {value!r} is not a finite number (NaN and infinity are never settings)"
+            )
+        if isinstance(value, str) and not free:
+            bad = _control_character(value)
+            if bad is not None:
+                raise ConfigError(
+                    f"{where}: {value!r} holds the control character U+{ord(bad):04X} (a newline, "
+                    "tab or other control character is never part of a setting)"
+                )
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(key, bool):
+                    raise ConfigError(
+                        f"{where}: the key {key!r} is a boolean: YAML reads an unquoted no, yes, "
+                        f"on or off as one; quote it (e.g. 'no')"
+                    )
+                if isinstance(key, str) and _control_character(key) is not None:
+                    bad = _control_character(key)
+                    raise ConfigError(
+                        f"{where}: the key {key!r} holds the control character U+{ord(bad):04X}"
+                    )
+                if isinstance(key, float) and not math.isfinite(key):
+                    raise ConfigError(f"{where}: the key {key!r} is not a finite number")
+                walk(item, (*path, _key_part(key)), free or key in FREE_TEXT_KEYS)
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                walk(item, (*path, i), free)
+
+    walk(config, (), False)
+
+
 # --- JSON schema ---------------------------------------------------------------------------
 
 
@@ -130,18 +200,101 @@ def _load_schema(path: str | Path) -> dict:
         return yaml.safe_load(handle)
 
 
-def _schema_message(error) -> str:
-    """One line for a ``jsonschema`` error: bounds as intervals, long values shortened."""
+def _describe(schema: Any, root: Mapping) -> str:
+    """A few words for what ``schema`` accepts (for the alternatives of ``oneOf``/``anyOf``)."""
+    if not isinstance(schema, Mapping):
+        return "anything"
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, Mapping) else {}
+        return _describe(target, root)
+    if "const" in schema:
+        return repr(schema["const"])
+    if "enum" in schema:
+        return "one of " + ", ".join(repr(v) for v in schema["enum"])
+    kinds = schema.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
+    words = {
+        "array": "a list",
+        "object": "a mapping",
+        "string": "a string",
+        "number": "a number",
+        "integer": "a whole number",
+        "boolean": "true or false",
+        "null": "null",
+    }
+    if kinds == ["array"] and isinstance(schema.get("items"), Mapping):
+        item = _describe(schema["items"], root)
+        return "a list of " + (item[2:] + "s" if item.startswith("a ") else item)
+    return " or ".join(words.get(k, k) for k in kinds) or "a value"
+
+
+def _duplicate(items: Sequence[Any]) -> Any:
+    seen: list[Any] = []
+    for item in items:
+        if item in seen:
+            return item
+        seen.append(item)
+    return None
+
+
+_YAML_BOOLEAN_HINT = (
+    " (YAML reads an unquoted no, yes, on, off, true or false as a boolean: quote it, e.g. 'no')"
+)
+
+
+def _schema_message(error, root: Mapping | None = None) -> str:
+    """One line for a ``jsonschema`` error: bounds as intervals, the alternatives of
+    ``oneOf``/``anyOf`` spelled out, the duplicate of a list, a hint for YAML booleans, the
+    closest known key for an unknown one."""
+    root = root or {}
     schema = error.schema if isinstance(error.schema, Mapping) else {}
+    instance = error.instance
     bounds = ("exclusiveMinimum", "exclusiveMaximum", "minimum", "maximum")
-    if error.validator in bounds and isinstance(error.instance, int | float):
+    if error.validator in bounds and isinstance(instance, int | float):
         low = schema.get("exclusiveMinimum", schema.get("minimum"))
         high = schema.get("exclusiveMaximum", schema.get("maximum"))
         if low is not None and high is not None:
             left = "(" if "exclusiveMinimum" in schema else "["
             right = ")" if "exclusiveMaximum" in schema else "]"
-            return f"{error.instance!r} is outside {left}{low}, {high}{right}"
+            return f"{instance!r} is outside {left}{low}, {high}{right}"
+    if error.validator in ("oneOf", "anyOf"):
+        allowed = " or ".join(_describe(sub, root) for sub in error.validator_value)
+        hint = _YAML_BOOLEAN_HINT if isinstance(instance, bool) else ""
+        return f"{instance!r} is not allowed: expected {allowed}{hint}"
+    if error.validator == "uniqueItems" and isinstance(instance, list):
+        return f"{_duplicate(instance)!r} is listed twice (each entry once)"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = [expected] if isinstance(expected, str) else list(expected)
+        if isinstance(instance, bool) and "string" in expected:
+            return error.message + _YAML_BOOLEAN_HINT
+        if isinstance(instance, float) and instance.is_integer() and "integer" in expected:
+            return (
+                f"{instance!r} is not an integer: write {int(instance)} (a float where a count "
+                "is meant is refused, not rounded)"
+            )
+    if error.validator == "additionalProperties" and isinstance(instance, Mapping):
+        known = list(schema.get("properties") or {})
+        unknown = [k for k in instance if k not in known]
+        close = difflib.get_close_matches(str(unknown[0]), known, n=1) if unknown else []
+        if close:
+            return f"{error.message}; did you mean {close[0]!r}?"
     return error.message
+
+
+def _strict_validator():
+    """Draft 2020-12 with ``integer`` meaning an int: ``4.0`` is not one (jsonschema accepts any
+    integral float as an integer; a job would then get a float where it counts)."""
+    from jsonschema import Draft202012Validator, validators
+
+    def is_integer(_checker, instance) -> bool:
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", is_integer)
+    return validators.extend(Draft202012Validator, type_checker=checker)
 
 
 def check_schema(instance: Any, schema_path: str | Path, where: str = "") -> None:
@@ -149,9 +302,9 @@ def check_schema(instance: Any, schema_path: str | Path, where: str = "") -> Non
 
     ``ConfigError``: one line naming the key (dotted, ``where`` as prefix) and the problem. Nothing
     is changed (Snakemake's ``validate`` fills in defaults afterwards). References to other
-    schema files resolve relative to ``schema_path``.
+    schema files resolve relative to ``schema_path``. ``integer`` means an int: an integral
+    float such as ``4.0`` is refused (see :func:`_strict_validator`).
     """
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
     from referencing import Registry, Resource
 
@@ -170,10 +323,16 @@ def check_schema(instance: Any, schema_path: str | Path, where: str = "") -> Non
     registry = Registry(retrieve=retrieve).with_resource(
         schema["$id"], Resource.from_contents(schema)
     )
-    validator = Draft202012Validator(schema, registry=registry)
+    validator = _strict_validator()(schema, registry=registry)
     error = best_match(validator.iter_errors(instance))
     if error is not None:
-        raise ConfigError(f"{_dotted(list(error.absolute_path), where)}: {_schema_message(error)}")
+        # an alternative that failed inside oneOf/anyOf: name the alternatives instead
+        parent = error.parent
+        if parent is not None and parent.validator in ("oneOf", "anyOf"):
+            if list(parent.absolute_path) == list(error.absolute_path):
+                error = parent
+        where = _dotted(list(error.absolute_path), where)
+        raise ConfigError(f"{where}: {_schema_message(error, schema)}")
 
 
 # --- models --------------------------------------------------------------------------------
@@ -471,7 +630,8 @@ def check_everything(
     once, the tests call it too). ``ConfigError``, one line naming the key or file, on the
     first problem:
 
-    config files (duplicate keys), names, the JSON schema (plus ``{section: schema}`` for the
+    config files (duplicate keys), values (finite numbers, no control characters, no boolean
+    keys), names, the JSON schema (plus ``{section: schema}`` for the
     optional sections), then the schema's defaults are filled in place (``fill_defaults``:
     Snakemake's ``validate``; ``None`` leaves ``config`` as it is), then ``check_config``, the
     optional sections (:func:`resolve_sections`) and, given the Snakemake ``workflow``, the GPU
@@ -479,6 +639,7 @@ def check_everything(
     """
     present = {name: path for name, path in (sections or {}).items() if name in config}
     check_config_files(configfiles)
+    check_values(config)
     check_names(config)
     check_schema(config, schema)
     for section, path in present.items():
