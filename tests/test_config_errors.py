@@ -52,7 +52,7 @@ def base(tmp_path) -> dict:
 
 
 def check(config: dict, configfiles=()) -> None:
-    check_everything(config, SCHEMAS / "config.schema.yaml", SECTIONS, configfiles)
+    check_everything(config, SCHEMAS / "config.schema.yaml", SECTIONS, configfiles, root=REPO)
 
 
 def test_the_base_config_passes(base):
@@ -939,3 +939,144 @@ def test_messages_say_what_is_allowed(base, tmp_path, edit, expected):
     with pytest.raises(ConfigError) as info:
         check(base)
     assert str(info.value).startswith(expected)
+
+
+def _layers(n: int):
+    """The fake local model with ``num_hidden_layers: n`` in its config.json."""
+
+    def edit(c: dict, tmp: Path) -> None:
+        path = fake_model(tmp / "deep-model")
+        data = json.loads((path / "config.json").read_text())
+        (path / "config.json").write_text(json.dumps({**data, "num_hidden_layers": n}))
+        c["models"]["tiny"]["source"]["path"] = str(path)
+
+    return edit
+
+
+def _both(*edits):
+    def edit(c: dict, tmp: Path) -> None:
+        for one in edits:
+            one(c, tmp)
+
+    return edit
+
+
+def _file(key: str, text: bytes | None):
+    """``key`` set to a file holding ``text`` (``None``: a file that does not exist)."""
+
+    def edit(c: dict, tmp: Path) -> None:
+        path = tmp / f"{key}.txt"
+        if text is not None:
+            path.write_bytes(text)
+        _set(key, str(path))(c, tmp)
+
+    return edit
+
+
+CAL = [{"op": "add", "lang": "target", "value": "mean", "strength": "calibrated"}]
+
+REFERENCES = [
+    (
+        "layers-beyond-the-model",
+        _both(_layers(18), _set("conditions.activate.0.layers", [0, 999])),
+        "conditions.activate[0].layers: [0, 999] reaches layer 999, but model 'tiny' has 18 "
+        "layers (0-17; ",
+    ),
+    (
+        "layers-one-beyond-the-model",
+        _both(_layers(18), _set("conditions.deactivate-activate.1.layers", [17, 18])),
+        "conditions.deactivate-activate[1].layers: [17, 18] reaches layer 18",
+    ),
+    (
+        "logit-lens-calibrated",
+        _both(_set("conditions.cal", CAL), _set("analysis.logit_lens.condition", "cal")),
+        "analysis.logit_lens.condition: 'cal' has strength 'calibrated', which the logit lens "
+        "does not support",
+    ),
+    (
+        "logit-lens-calibrated-by-default",  # the default: the forcing claims' condition
+        _both(
+            _set("conditions.deactivate-activate", CAL),
+            _set("quality.calibration.targets", "all"),
+        ),
+        "analysis.logit_lens.condition: 'deactivate-activate' has strength 'calibrated'",
+    ),
+    (
+        "related-pair-not-configured",
+        _set("analysis.related_pairs", [["es", "pt"]]),
+        "analysis.related_pairs: the pair ['es', 'pt'] names pt, not a configured language",
+    ),
+    (
+        "unrelated-pair-not-configured",
+        _set("analysis.unrelated_pairs", [["ko", "en"]]),
+        "analysis.unrelated_pairs: the pair ['ko', 'en'] names ko",
+    ),
+    (
+        "high-resource-not-configured",
+        _set("analysis.high_resource", ["en", "ja"]),
+        "analysis.high_resource: 'ja' is not a configured language",
+    ),
+    ("fallback-prompts-missing", _file("fallback.prompts", None), "fallback.prompts: '/"),
+    (
+        "fallback-prompts-empty",
+        _file("fallback.prompts", b"\n  \n"),
+        "fallback.prompts: ",
+    ),
+    ("forcing-questions-missing", _file("forcing.questions", None), "forcing.questions: '/"),
+    (
+        "forcing-questions-without-a-source",
+        _file("forcing.questions", b"lang\tquestion_idx\tquestion\nen\t0\tHow are you?\n"),
+        "has no questions in de (forcing.sources)",
+    ),
+    (
+        "forcing-questions-not-a-table",
+        _file("forcing.questions", b"just some text\n"),
+        "forcing.questions.txt: missing columns ['lang', 'question', 'question_idx']",
+    ),
+    (
+        "calibration-questions-missing",
+        _file("quality.calibration.questions", None),
+        "quality.calibration.questions: '/",
+    ),
+    (
+        "task-local-source-missing",
+        _set("tasks.nli.source", {"kind": "local", "path": "/no/such/xnli"}),
+        "tasks.nli.source.path: '/no/such/xnli' does not exist",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"), [c[1:] for c in REFERENCES], ids=[c[0] for c in REFERENCES]
+)
+def test_references_are_checked_before_any_job(base, tmp_path, edit, expected):
+    edit(base, tmp_path)
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    message = str(info.value)
+    assert expected in message
+    assert re.match(r"^[a-z_]+(\.[\w-]+|\[\d+\])*: ", message), message  # the key first
+
+
+def test_layers_within_the_model_pass(base, tmp_path):
+    _both(_layers(18), _set("conditions.activate.0.layers", [0, 17]))(base, tmp_path)
+    check(base)
+
+
+def test_layers_are_checked_against_a_prepared_model(base, tmp_path, monkeypatch):
+    """A hub model is checked once it is prepared (``resources/models/<name>``, same source);
+    before that (nothing on disk) the check is left to the job."""
+    source = {"kind": "hub", "id": "nobody/no-such-model", "revision": None}
+    base["models"]["tiny"]["source"] = source
+    base["conditions"]["activate"][0]["layers"] = [0, 5]
+    monkeypatch.chdir(tmp_path)
+    check(copy.deepcopy(base))  # not prepared, not in the cache: passes
+    prepared = tmp_path / "resources" / "models" / "tiny"
+    prepared.mkdir(parents=True)
+    (prepared / "langarith_model.json").write_text(json.dumps({"source": source, "path": "."}))
+    (prepared / "config.json").write_text(json.dumps({"text_config": {"num_hidden_layers": 4}}))
+    with pytest.raises(ConfigError, match=r"reaches layer 5, but model 'tiny' has 4 layers"):
+        check(copy.deepcopy(base))
+    other = {**source, "revision": "abc"}  # prepared from another source: not used
+    (prepared / "langarith_model.json").write_text(json.dumps({"source": other, "path": "."}))
+    check(copy.deepcopy(base))

@@ -551,6 +551,126 @@ def check_config(config: Mapping) -> None:
             raise ConfigError(f"forcing.targets: {code!r} is not one of the configured languages")
 
 
+# --- references to files and models -------------------------------------------------------
+
+# Layer-count keys of a Hugging Face config.json, in the order they are looked for.
+_LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
+
+
+def _layers_in(config_json: Mapping) -> int | None:
+    for part in (config_json.get("text_config"), config_json):
+        if isinstance(part, Mapping):
+            for key in _LAYER_KEYS:
+                value = part.get(key)
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    return value
+    return None
+
+
+def _read_config_json(path: Path) -> Mapping | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, Mapping) else None
+
+
+def model_layer_count(name: str, model: Mapping, prepared: Path) -> tuple[int, str] | None:
+    """``(layers, where it was read)`` of a model, from what is on disk without loading it: a
+    local model's ``config.json``, the prepared directory ``prepared/<name>`` when its manifest
+    records the same source, or the Hugging Face cache for a hub model. ``None`` when none of
+    them is there yet (a model not downloaded or converted): the check is then left to the job.
+    """
+    source = model["source"]
+    candidates: list[Path] = []
+    if source.get("kind") == "local" and source.get("path"):
+        candidates.append(Path(source["path"]) / "config.json")
+    manifest = _read_config_json(prepared / name / "langarith_model.json")
+    if manifest is not None and manifest.get("source") == dict(source):
+        candidates.append(prepared / name / str(manifest.get("path", ".")) / "config.json")
+    if source.get("kind") == "hub" and source.get("id"):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(
+                source["id"], "config.json", revision=source.get("revision")
+            )
+        except Exception:  # noqa: BLE001 - only a shortcut: the job checks again
+            cached = None
+        if isinstance(cached, str):
+            candidates.append(Path(cached))
+    for path in candidates:
+        data = _read_config_json(path) if path.is_file() else None
+        layers = _layers_in(data) if data is not None else None
+        if layers is not None:
+            return layers, str(path)
+    return None
+
+
+def check_layers(config: Mapping, prepared: Path) -> None:
+    """Every condition's ``layers: [first, last]`` within every model's layers (a condition runs
+    on every model), where the layer count can be read before any job."""
+    counts = {}
+    for name, model in config["models"].items():
+        found = model_layer_count(name, model, prepared)
+        if found is not None:
+            counts[name] = found
+    for cond, steps in config["conditions"].items():
+        for i, step in enumerate(steps or []):
+            layers = step.get("layers")
+            if layers is None:
+                continue
+            for name, (n, where) in counts.items():
+                if layers[1] >= n:
+                    raise ConfigError(
+                        f"conditions.{cond}[{i}].layers: {list(layers)} reaches layer {layers[1]}, "
+                        f"but model {name!r} has {n} layers (0-{n - 1}; {where})"
+                    )
+
+
+def _check_questions(path: Path, key: str, sources: Sequence[str], what: str) -> None:
+    from langarith.forcing import read_questions
+
+    if not path.is_file():
+        raise ConfigError(f"{key}: {str(path)!r} does not exist")
+    try:
+        questions = read_questions(path)
+    except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError
+        raise ConfigError(f"{key}: {path}: {err}".replace(f"{path}: {path}:", f"{path}:")) from None
+    missing = [code for code in sources if not questions.get(code)]
+    if missing:
+        raise ConfigError(f"{key}: {path} has no questions in {' '.join(missing)} ({what})")
+
+
+def check_files(config: Mapping, settings: Settings, root: Path) -> None:
+    """The prompt files the rules read (relative to the workflow's directory ``root``) exist and
+    hold prompts in every language asked of them; a local task source exists."""
+    from langarith.fallback import read_prompts
+
+    forcing = config["forcing"]
+    questions = root / forcing.get("questions", "resources/prompts/forcing.tsv")
+    _check_questions(questions, "forcing.questions", forcing["sources"], "forcing.sources")
+    if settings.lens:
+        key = "forcing.questions"  # the logit lens asks the forcing questions
+        _check_questions(questions, key, settings.lens["sources"], "analysis.logit_lens.sources")
+    if settings.calibration:
+        path = root / settings.calibration["questions"]
+        key = "quality.calibration.questions"
+        _check_questions(path, key, settings.calibration["sources"], "quality.calibration.sources")
+    if settings.fallback:
+        path = root / settings.fallback["prompts"]
+        if not path.is_file():
+            raise ConfigError(f"fallback.prompts: {str(path)!r} does not exist")
+        try:
+            read_prompts(path, settings.fallback["max_prompts"])
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"fallback.prompts: {err}") from None
+    for name, task in settings.tasks.items():
+        source = task["source"]
+        if source.get("kind") == "local" and not Path(source["path"]).exists():
+            raise ConfigError(f"tasks.{name}.source.path: {source['path']!r} does not exist")
+
+
 @dataclass(frozen=True)
 class Settings:
     """The resolved optional sections of a checked config (plain builtins, for ``params:``).
@@ -624,6 +744,7 @@ def check_everything(
     configfiles: Iterable[str | Path] = (),
     *,
     fill_defaults: Callable[[Any, str | Path], None] | None = _fill_defaults,
+    root: str | Path | None = None,
     workflow: Any = None,
 ) -> Settings:
     """Every check of the configuration, in order; the one entry point (``common.smk`` calls it
@@ -634,7 +755,10 @@ def check_everything(
     keys), names, the JSON schema (plus ``{section: schema}`` for the
     optional sections), then the schema's defaults are filled in place (``fill_defaults``:
     Snakemake's ``validate``; ``None`` leaves ``config`` as it is), then ``check_config``, the
-    optional sections (:func:`resolve_sections`) and, given the Snakemake ``workflow``, the GPU
+    optional sections (:func:`resolve_sections`), the prompt files (relative to ``root``, the
+    workflow's directory; default: the current one), every condition's layers against the
+    models' layer counts (a prepared model is looked for in ``resources/models`` of the current
+    directory, Snakemake's working directory) and, given the Snakemake ``workflow``, the GPU
     resources of the command line. Returns the resolved optional sections.
     """
     present = {name: path for name, path in (sections or {}).items() if name in config}
@@ -650,6 +774,8 @@ def check_everything(
             fill_defaults(config[section], path)
     check_config(config)
     settings = resolve_sections(config)
+    check_files(config, settings, Path(root) if root is not None else Path.cwd())
+    check_layers(config, Path("resources/models"))
     if workflow is not None:
         check_gpus(workflow, config)
     return settings

@@ -25,6 +25,7 @@ try:
         _SECTIONS,
         workflow.configfiles,
         fill_defaults=lambda data, schema: validate(data, schema),
+        root=workflow.basedir,
         workflow=workflow,
     )
 except ConfigError as err:

@@ -120,6 +120,18 @@ def check_analysis(config: Mapping) -> None:
     for key in ("condition", "additive_condition", "replacement_condition"):
         if analysis.get(key) is not None and analysis[key] not in forcing["conditions"]:
             raise ValueError(f"analysis.{key}: {analysis[key]!r} is not one of forcing.conditions")
+    languages = config["languages"]
+    for key in ("related_pairs", "unrelated_pairs"):
+        for pair in analysis.get(key) or []:
+            missing = [code for code in pair if code not in languages]
+            if missing:
+                raise ValueError(
+                    f"analysis.{key}: the pair {list(pair)} names {' '.join(missing)}, not a "
+                    "configured language (its claim would drop the pair and still name it)"
+                )
+    for code in analysis.get("high_resource") or []:
+        if code not in languages:
+            raise ValueError(f"analysis.high_resource: {code!r} is not a configured language")
     lens = analysis.get("logit_lens")
     if lens:
         if lens.get("selection") is not None and lens["selection"] not in selections:
@@ -155,6 +167,12 @@ def resolve_logit_lens(config: Mapping) -> dict | None:
         out["condition"] = main_condition(config)
     if out["condition"] is None or not _steps(config, out["condition"]):
         raise ValueError("analysis.logit_lens.condition: needs a steered condition")
+    if any(s.get("strength") == "calibrated" for s in _steps(config, out["condition"])):
+        raise ValueError(
+            f"analysis.logit_lens.condition: {out['condition']!r} has strength 'calibrated', "
+            "which the logit lens does not support (its job takes no calibration); name a "
+            "condition with a numeric strength"
+        )
     if out["targets"] is None:
         out["targets"] = [c for c in config["languages"] if c not in out["sources"]][:4]
     return out
