@@ -29,6 +29,10 @@ SECTIONS = {name: SCHEMAS / f"{name}.schema.yaml" for name in ("tasks", "fallbac
 SECTIONS["quality"] = SCHEMAS / "quality.schema.yaml"
 
 
+# A valid safetensors file without tensors: an 8-byte header length, then the JSON header.
+EMPTY_SAFETENSORS = (2).to_bytes(8, "little") + b"{}"
+
+
 def fake_model(
     directory: Path, model_type: str | None = "llama", weights: str = "model.safetensors"
 ):
@@ -38,7 +42,9 @@ def fake_model(
     if model_type is not None:
         config["model_type"] = model_type
     (directory / "config.json").write_text(json.dumps(config))
-    (directory / weights).write_bytes(b"")
+    (directory / weights).write_bytes(
+        EMPTY_SAFETENSORS if weights.endswith(".safetensors") else b""
+    )
     return directory
 
 
@@ -1080,3 +1086,158 @@ def test_layers_are_checked_against_a_prepared_model(base, tmp_path, monkeypatch
     other = {**source, "revision": "abc"}  # prepared from another source: not used
     (prepared / "langarith_model.json").write_text(json.dumps({"source": other, "path": "."}))
     check(copy.deepcopy(base))
+
+
+# --- data that is not what it claims: `<file>: <what is wrong>` -------------------------------
+
+HEADER = b'{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}'
+GARBAGE_WEIGHTS = [
+    ("random-bytes", bytes(range(256)) * 4, "not a safetensors file (header length"),
+    ("empty", b"", "not a safetensors file (0 bytes, no header)"),
+    ("header-not-json", (6).to_bytes(8, "little") + b"{nope}", "its header is not JSON"),
+    (
+        "truncated",  # a header whose tensor needs 16 bytes, and 8 stored
+        len(HEADER).to_bytes(8, "little") + HEADER + b"\x00" * 8,
+        "truncated or damaged: tensor 'w' needs bytes up to 16 of 8 stored",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"), [g[1:] for g in GARBAGE_WEIGHTS], ids=[g[0] for g in GARBAGE_WEIGHTS]
+)
+def test_garbage_weights_are_refused_naming_the_file(base, tmp_path, data, expected):
+    model = Path(base["models"]["tiny"]["source"]["path"])
+    (model / "model.safetensors").write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    assert str(info.value).startswith(f"models.tiny.source.path: {model / 'model.safetensors'}: ")
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data", [b"\x00" * 4096, b"text\n" + bytes(range(256))], ids=["nul-only", "binary-tail"]
+)
+def test_a_binary_corpus_file_is_refused_naming_the_file(base, tmp_path, data):
+    corpus_dir({**ALL_LANGS, "de.txt": data})(base, tmp_path)
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    assert str(info.value).startswith(f"corpus.path: {tmp_path / 'corpus' / 'de.txt'}: a binary")
+
+
+def test_the_corpus_reader_refuses_nul_characters(tmp_path):
+    from langarith.corpora.local import read_language
+
+    (tmp_path / "en.txt").write_bytes(b"one line\n" * 10_000 + b"x\x00y\n")
+    with pytest.raises(ValueError, match=r"en\.txt': line 10001 holds a NUL character"):
+        read_language(tmp_path, "en")
+
+
+def _neuron_set(parquet, summary):
+    from langarith.neurons import NeuronSet
+
+    return NeuronSet.read(parquet, summary)
+
+
+def _neuron_table(parquet, summary):
+    from langarith.analysis.selection import NeuronTable
+
+    return NeuronTable.read(parquet, summary)
+
+
+def _alphas(_parquet, summary):
+    from langarith.calibration import read_alphas
+
+    return read_alphas(summary, ["de"])
+
+
+def _pack_meta(_parquet, summary):
+    from langarith.pack import read_pack_meta
+
+    return read_pack_meta(Path(summary).parent)
+
+
+def _stats(parquet, _summary):
+    from langarith.activations import ActivationStats
+
+    return ActivationStats.read(parquet)
+
+
+def _corpus(parquet, _summary):
+    from langarith.corpora import read_corpus
+
+    return read_corpus(parquet)
+
+
+BAD_DATA = [
+    (
+        "neurons-json-truncated",
+        _neuron_set,
+        "json",
+        b'{"languages": ["en", "de"], "n_la',
+        "ends early",
+    ),
+    ("neurons-json-binary", _neuron_set, "json", b"\xff\xfe\x00garbage", "not UTF-8 text"),
+    ("neurons-json-a-list", _neuron_set, "json", b"[1, 2]", "expected a JSON object, found list"),
+    (
+        "neurons-parquet-garbage",
+        _neuron_set,
+        "parquet",
+        b"PAR1 not really",
+        "not a readable Parquet",
+    ),
+    ("analysis-json-truncated", _neuron_table, "json", b'{"languages": [', "ends early"),
+    ("analysis-parquet-garbage", _neuron_table, "parquet", b"\x00" * 64, "not a readable Parquet"),
+    (
+        "calibration-json-truncated",
+        _alphas,
+        "json",
+        b'{"targets": {"de": {"alpha": 1',
+        "ends early",
+    ),
+    (
+        "pack-meta-garbage",
+        _pack_meta,
+        "json",
+        b"{'format': 1}",
+        "not valid JSON: Expecting property name",
+    ),
+    ("activations-garbage", _stats, "parquet", b"garbage" * 10, "not a readable Parquet"),
+    ("activations-missing", _stats, "parquet", None, "file not found"),
+    ("corpus-parquet-garbage", _corpus, "parquet", b"garbage", "not a readable Parquet"),
+]
+
+
+@pytest.mark.parametrize(
+    ("reader", "bad", "data", "expected"),
+    [b[1:] for b in BAD_DATA],
+    ids=[b[0] for b in BAD_DATA],
+)
+def test_readers_name_the_file_and_what_is_wrong(tmp_path, reader, bad, data, expected):
+    import polars as pl
+
+    from langarith.pack import META
+
+    parquet, summary = tmp_path / "sel.parquet", tmp_path / META
+    pl.DataFrame({"lang": ["en"], "layer": [0], "neuron": [1]}).write_parquet(parquet)
+    summary.write_text(json.dumps({"languages": ["en"], "n_layers": 1, "width": 2}))
+    target = parquet if bad == "parquet" else summary
+    if data is None:
+        target.unlink()
+    else:
+        target.write_bytes(data)
+    with pytest.raises(ValueError) as info:
+        reader(parquet, summary)
+    message = str(info.value)
+    assert message.startswith(f"{target}: ") and expected in message, message
+    assert "\n" not in message
+
+
+def test_a_garbage_weights_file_fails_loading_naming_the_file(tmp_path):
+    from langarith.models import load_model
+
+    model = fake_model(tmp_path / "model")
+    (model / "model.safetensors").write_bytes(b"\x00" * 100)
+    (model / "langarith_model.json").write_text(json.dumps({"source": {}, "path": "."}))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(model / 'model.safetensors'))}: not a"):
+        load_model(model)

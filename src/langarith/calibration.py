@@ -149,7 +149,9 @@ def choose(scores: pl.DataFrame) -> dict[str, dict]:
 def _load(calibration: str | Path | Mapping) -> Mapping:
     if isinstance(calibration, Mapping):
         return calibration
-    return json.loads(Path(calibration).read_text(encoding="utf-8"))
+    from langarith.io import read_json_object
+
+    return read_json_object(calibration)
 
 
 def calibrated_alpha(calibration: str | Path | Mapping, target: str) -> float:

@@ -406,6 +406,12 @@ def check_local_model(name: str, path: str) -> None:
             f"{key}: {path!r} has no *.safetensors weights (langarith never loads pickled "
             ".bin/.pt checkpoints; convert them with save_pretrained(safe_serialization=True))"
         )
+    from langarith.io import safetensors_problem
+
+    for weights in sorted(directory.glob("*.safetensors")):
+        problem = safetensors_problem(weights)
+        if problem is not None:
+            raise ConfigError(f"{key}: {problem}")
 
 
 def check_gguf_file(name: str, path: str) -> None:
@@ -448,6 +454,9 @@ def check_models(models: Mapping) -> None:
 
 # --- corpus --------------------------------------------------------------------------------
 
+# The start of a corpus file looked at for binary content (its whole text is read by its job).
+_SNIFF_BYTES = 1 << 16
+
 
 def check_corpus(corpus: Mapping, languages: Sequence[str]) -> None:
     kind = corpus["kind"]
@@ -484,6 +493,14 @@ def check_corpus(corpus: Mapping, languages: Sequence[str]) -> None:
             )
         if file.stat().st_size == 0:
             raise ConfigError(f"corpus.path: the corpus file {str(file)!r} of {lang!r} is empty")
+        with open(file, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+        nul = head.find(b"\x00")
+        if nul >= 0:
+            raise ConfigError(
+                f"corpus.path: {file}: a binary file, not text (a NUL byte at offset {nul}); a "
+                "local corpus is UTF-8 text, one document per line"
+            )
 
 
 # --- conditions and cross-references -------------------------------------------------------

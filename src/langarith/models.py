@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from langarith.io import check_safetensors, read_json_object
+
 MANIFEST = "langarith_model.json"
 SOURCE_KINDS = ("gguf_package", "gguf_file", "hub", "local")
 
@@ -140,8 +142,10 @@ def load_model(
     manifest_path = model_dir / MANIFEST
     if not manifest_path.is_file():
         raise ValueError(f"{str(model_dir)!r} is not a prepared model directory (no {MANIFEST})")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_json_object(manifest_path)
     path = (model_dir / manifest["path"]).resolve()
+    for weights in sorted(path.glob("*.safetensors")):
+        check_safetensors(weights)  # a garbage file fails here, named, not deep in transformers
     if dtype not in _DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
     placed = placement(path, device_map, max_memory, offload_folder, trust_remote_code)

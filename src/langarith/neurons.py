@@ -39,8 +39,10 @@ class NeuronSet:
 
     @classmethod
     def read(cls, parquet: str | Path, summary: str | Path) -> NeuronSet:
-        info = json.loads(Path(summary).read_text())
-        frame = pl.read_parquet(parquet)
+        from langarith.io import read_json_object, read_parquet
+
+        info = read_json_object(summary)
+        frame = read_parquet(parquet)
         languages = tuple(info["languages"])
         n_layers, width = int(info["n_layers"]), int(info["width"])
         masks: dict[str, list[np.ndarray]] = {}

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from langarith.conditions import LanguageTables
+from langarith.io import check_safetensors, read_json_object
 from langarith.neurons import NeuronSet
 
 FORMAT = "langarith-steering-pack/1"
@@ -123,7 +124,7 @@ def export_pack(
     with the calibrated strength per target language when the selection was calibrated."""
     neurons = NeuronSet.read(neurons_parquet, summary_json)
     tables = LanguageTables.read(languages, activation_files)
-    summary = json.loads(Path(summary_json).read_text())
+    summary = read_json_object(summary_json)
     selection = {
         key: summary[key]
         for key in (
@@ -147,7 +148,7 @@ def export_pack(
 def pack_calibration(calibration_json: str | Path) -> dict:
     """What a pack keeps of a calibration: the condition whose additive strength was swept, the
     grid, the fluency settings and the chosen α (with its scores) per target language."""
-    data = json.loads(Path(calibration_json).read_text(encoding="utf-8"))
+    data = read_json_object(calibration_json)
     return {
         "condition": data["condition"],
         "grid": data["grid"],
@@ -161,7 +162,7 @@ def pack_calibration(calibration_json: str | Path) -> dict:
 
 
 def read_pack_meta(path: str | Path) -> dict:
-    meta = json.loads((Path(path) / META).read_text(encoding="utf-8"))
+    meta = read_json_object(Path(path) / META)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: not a steering pack of format {FORMAT} ({meta.get('format')!r})")
     return meta
@@ -172,6 +173,7 @@ def load_pack(path: str | Path) -> tuple[NeuronSet, LanguageTables]:
     from safetensors.numpy import load_file
 
     meta = read_pack_meta(path)
+    check_safetensors(Path(path) / TENSORS)
     arrays = load_file(str(Path(path) / TENSORS))
     languages = tuple(meta["languages"])
     n_layers, width = int(meta["n_layers"]), int(meta["width"])

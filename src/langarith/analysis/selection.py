@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +21,10 @@ class NeuronTable:
 
     @classmethod
     def read(cls, parquet: str | Path, summary: str | Path, name: str = "") -> NeuronTable:
-        info = json.loads(Path(summary).read_text())
-        frame = pl.read_parquet(parquet, columns=["lang", "layer", "neuron"])
+        from langarith.io import read_json_object, read_parquet
+
+        info = read_json_object(summary)
+        frame = read_parquet(parquet, columns=["lang", "layer", "neuron"])
         return cls.from_frame(frame, info["languages"], info["n_layers"], info["width"], name)
 
     @classmethod
