@@ -1241,3 +1241,56 @@ def test_a_garbage_weights_file_fails_loading_naming_the_file(tmp_path):
     (model / "langarith_model.json").write_text(json.dumps({"source": {}, "path": "."}))
     with pytest.raises(ValueError, match=rf"^{re.escape(str(model / 'model.safetensors'))}: not a"):
         load_model(model)
+
+
+# --- config files Snakemake cannot read (it reads --configfile before the Snakefile runs) -----
+
+BAD_FILES = [
+    ("missing", None, "{path}: no such file"),
+    ("binary", bytes(range(256)), "{path}: a binary file, not a JSON or YAML config"),
+    ("not-utf8", b"languages: [en, de]\ncorpus: caf\xe9\n", "{path}:2: not UTF-8 text"),
+    ("empty", b"", "{path}: empty"),
+    ("only-comments", b"# nothing here\n\n", "{path}: holds no settings (only comments)"),
+    ("a-list", b"- languages\n- models\n", "{path}:1: the top level is a list, not a mapping"),
+    ("a-scalar", b"languages\n", "{path}:1: the top level is a str, not a mapping"),
+    (
+        "tab-indented",
+        b"recording:\n  chunk_tokens: 64\n\tbatch_size: 4\n",
+        "{path}:3: a tab in the indentation (YAML indents with spaces only)",
+    ),
+    ("syntax", b"languages: [en, de\nmodels: {}\n", "{path}:2: not valid YAML ("),
+    ("two-documents", b"a: 1\n---\nb: 2\n", "{path}: holds several YAML documents"),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"), [b[1:] for b in BAD_FILES], ids=[b[0] for b in BAD_FILES]
+)
+def test_a_config_file_that_is_not_a_mapping_says_file_and_line(tmp_path, data, expected):
+    from langarith.strict_yaml import config_file_problem
+
+    path = tmp_path / "config.yaml"
+    if data is not None:
+        path.write_bytes(data)
+    assert config_file_problem(path).startswith(expected.format(path=path))
+
+
+def test_a_json_config_file_with_tabs_is_fine(tmp_path, base):
+    from langarith.strict_yaml import config_file_problem
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(base, indent="\t"))
+    assert config_file_problem(path) is None
+    check(base, [path])
+
+
+def test_the_command_line_check_names_the_file_and_line(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("languages: [en, de]\nrecording:\n\tbatch_size: 4\n")
+    cmd = [sys.executable, "-m", "langarith.config", "--workflow", str(REPO), str(path)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"langarith: config error: {path}:3: a tab in the indentation (YAML indents with "
+        "spaces only)\n"
+    )

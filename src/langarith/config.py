@@ -76,12 +76,14 @@ def forcing_targets(config: Mapping) -> list[str]:
 
 
 def check_config_files(paths: Iterable[str | Path]) -> None:
-    """``ConfigError`` naming the file and line of the first duplicate key in ``paths``."""
-    from langarith.strict_yaml import find_duplicate_key
+    """``ConfigError`` naming the file (and line) of the first config file in ``paths`` that is
+    not a mapping of keys in JSON or YAML (``strict_yaml.config_file_problem``) or holds a
+    duplicate key. Files that are not there are skipped (Snakemake found them where it looks)."""
+    from langarith.strict_yaml import config_file_problem, find_duplicate_key
 
     for path in paths:
         if Path(path).is_file():
-            problem = find_duplicate_key(path)
+            problem = config_file_problem(path) or find_duplicate_key(path)
             if problem:
                 raise ConfigError(problem)
 
@@ -796,3 +798,60 @@ def check_everything(
     if workflow is not None:
         check_gpus(workflow, config)
     return settings
+
+
+# --- the same checks without Snakemake ------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m langarith.config [--workflow DIR] CONFIGFILE...``: every check of a run on
+    these config files (merged in order, as ``--configfile a b`` does), before Snakemake reads
+    them; Snakemake itself reports a config file it cannot read with a traceback or a line
+    without the file. Prints ``langarith: config error: ...`` and exits 1 on the first problem.
+    """
+    import argparse
+    import sys
+
+    import yaml
+
+    parser = argparse.ArgumentParser(prog="python -m langarith.config", description=main.__doc__)
+    parser.add_argument("configfiles", nargs="+", type=Path)
+    parser.add_argument(
+        "--workflow", type=Path, default=Path.cwd(), help="the workflow's directory (default: .)"
+    )
+    args = parser.parse_args(argv)
+    from langarith.strict_yaml import config_file_problem
+
+    try:
+        config: dict = {}
+        for path in args.configfiles:
+            problem = config_file_problem(path)
+            if problem:
+                raise ConfigError(problem)
+            _merge(config, yaml.safe_load(path.read_text(encoding="utf-8")))
+        schemas = args.workflow / "workflow" / "schemas"
+        sections = {
+            name: schemas / f"{name}.schema.yaml"
+            for name in ("tasks", "fallback", "analysis", "quality")
+        }
+        check_everything(
+            config, schemas / "config.schema.yaml", sections, args.configfiles, root=args.workflow
+        )
+    except ConfigError as err:
+        print(f"langarith: config error: {err}", file=sys.stderr)
+        return 1
+    print(f"langarith: {' '.join(map(str, args.configfiles))}: every check passed")
+    return 0
+
+
+def _merge(into: dict, update: Mapping) -> None:
+    """Snakemake's merge of config files: mappings merged key by key, other values replaced."""
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
