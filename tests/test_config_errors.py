@@ -1294,3 +1294,33 @@ def test_the_command_line_check_names_the_file_and_line(tmp_path):
         f"langarith: config error: {path}:3: a tab in the indentation (YAML indents with "
         "spaces only)\n"
     )
+
+
+# --- a refused config change never costs a finished output ---------------------------------
+
+# Both change fetch_corpus's params: accepted, they would rerun it (and delete its output first).
+REFUSED_EDITS = [
+    ("corpus-key-typo", lambda c: c["corpus"].update(verison="2")),
+    ("corpus-pattern-newline", lambda c: c["corpus"].update(pattern="{flores}.txt\n")),
+]
+
+
+@pytest.mark.slow
+def test_a_refused_config_change_never_deletes_a_finished_output(base, tmp_path):
+    """Snakemake deletes a job's outputs before it reruns it; a change the checks refuse stops
+    the run before any job, so the output made under the previous config stays as it was."""
+    workdir = tmp_path / "run"
+    target = "resources/corpus/flores/en.parquet"
+    result = snakemake(workdir, yaml.safe_dump(base, sort_keys=False), target)
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = workdir / target
+    before = (output.read_bytes(), output.stat().st_mtime_ns)
+    for name, edit in REFUSED_EDITS:
+        config = copy.deepcopy(base)
+        edit(config)
+        result = snakemake(workdir, yaml.safe_dump(config, sort_keys=False), target)
+        assert_one_line_error(result, "langarith: config error: ")
+        assert (output.read_bytes(), output.stat().st_mtime_ns) == before, name
+    # and the previous config still finds nothing to do
+    result = snakemake(workdir, yaml.safe_dump(base, sort_keys=False), target, "--dry-run")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
