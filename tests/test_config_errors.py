@@ -1324,3 +1324,18 @@ def test_a_refused_config_change_never_deletes_a_finished_output(base, tmp_path)
     # and the previous config still finds nothing to do
     result = snakemake(workdir, yaml.safe_dump(base, sort_keys=False), target, "--dry-run")
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_a_plan_beyond_the_models_layers_says_so(tmp_path):
+    """The job's own guard, for a model whose layer count was not on disk at config time."""
+    import numpy as np
+
+    from langarith.conditions import LanguageTables, build_plan, parse_condition
+    from langarith.neurons import NeuronSet
+
+    idx = [np.array([0, 1])] * 2
+    neurons = NeuronSet(("en", "de"), 2, 4, {"en": idx, "de": idx})
+    tables = LanguageTables({k: np.ones((2, 4)) for k in "en de".split()}, {})
+    steps = parse_condition("late", [{"op": "scale", "strength": 2.0, "layers": [0, 5]}])
+    with pytest.raises(ValueError, match=r"^layers: \[0, 5\] reaches layer 5, but the model has 2"):
+        build_plan(steps, "en", "de", neurons, tables)
