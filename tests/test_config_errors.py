@@ -1,10 +1,16 @@
 """A bad configuration fails before any job runs, with one line naming the key or the file.
 
-The table runs the checks of ``workflow/rules/common.smk`` in-process (config files, names,
-JSON schema, ``check_config``); a few cases go through a real ``snakemake --dry-run`` to show
-the line reaches the user as it is, without a traceback. Corpus text that is empty or not UTF-8
-fails at the first line of its ``fetch_corpus`` job, naming the file. Task files without an
-expected field fail in the task loader, naming the field.
+The tables run ``check_everything``, the one entry point ``workflow/rules/common.smk`` calls,
+in-process; a few cases go through a real ``snakemake --dry-run`` to show the line reaches the
+user as it is, without a traceback, and one real run shows a refused change leaves a finished
+output untouched. The classes of issue 16 each have a parametrized table: non-finite numbers,
+integral floats for integers, unknown keys in every schema mapping, names with control
+characters or too long, references (layers, the logit lens, analysis languages, prompt files),
+data that is not what it claims (weights, corpus, the readers of the pipeline's files), and
+config files Snakemake cannot read (``strict_yaml.config_file_problem``, ``python -m
+langarith.config``). Corpus text that is empty or not UTF-8 fails at the first line of its
+``fetch_corpus`` job, naming the file. Task files without an expected field fail in the task
+loader, naming the field.
 """
 
 from __future__ import annotations
