@@ -18,7 +18,7 @@ from langarith.analysis.findings import (
     verdict,
 )
 from langarith.analysis.script_groups import compare_scripts
-from langarith.analysis.selection import NeuronTable
+from langarith.core.selection import NeuronSet
 from langarith.workflow.settings.analysis import (
     main_condition,
     replacement_pair,
@@ -29,9 +29,9 @@ from langarith.workflow.settings.analysis import (
 LANGS = ["en", "de", "pl", "ru", "zh"]
 
 
-def table(rows, languages=LANGS, n_layers=6, name="sel") -> NeuronTable:
+def table(rows, languages=LANGS, n_layers=6, name="sel") -> NeuronSet:
     frame = pl.DataFrame(rows, schema=["lang", "layer", "neuron"], orient="row")
-    return NeuronTable.from_frame(frame, languages, n_layers, 10, name)
+    return NeuronSet.from_frame(frame, languages, n_layers, 10, name)
 
 
 # en: 1 neuron (layer 5); de: 3; pl: 2; ru: 4; zh: 6.  Shared: (5, 0) by en, de, ru.

@@ -1,16 +1,23 @@
 """A bad configuration fails before any job runs, with one line naming the key or the file.
 
-The table runs the checks of ``workflow/rules/common.smk`` in-process (config files, names,
-JSON schema, ``check_config``); a few cases go through a real ``snakemake --dry-run`` to show
-the line reaches the user as it is, without a traceback. Corpus text that is empty or not UTF-8
-fails at the first line of its ``fetch_corpus`` job, naming the file. Task files without an
-expected field fail in the task loader, naming the field.
+The tables run ``check_everything``, the one entry point ``workflow/rules/common.smk`` calls,
+in-process; a few cases go through a real ``snakemake --dry-run`` to show the line reaches the
+user as it is, without a traceback, and one real run shows a refused change leaves a finished
+output untouched. The classes of issue 16 each have a parametrized table: non-finite numbers,
+integral floats for integers, unknown keys in every schema mapping, names with control
+characters or too long, references (layers, the logit lens, analysis languages, prompt files),
+data that is not what it claims (weights, corpus, the readers of the pipeline's files), and
+config files Snakemake cannot read (``strict_yaml.config_file_problem``, ``python -m
+langarith.workflow.settings``). Corpus text that is empty or not UTF-8 fails at the first line
+of its ``fetch_corpus`` job, naming the file. Task files without an expected field fail in the task
+loader, naming the field.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,11 +28,15 @@ import yaml
 from conftest import REPO, shared_data
 
 from langarith.experiments.tasks import get_task
-from langarith.workflow.settings.checks import ConfigError, check_everything
+from langarith.workflow.settings import ConfigError, check_everything
 
 SCHEMAS = REPO / "workflow" / "schemas"
 SECTIONS = {name: SCHEMAS / f"{name}.schema.yaml" for name in ("tasks", "fallback", "analysis")}
 SECTIONS["quality"] = SCHEMAS / "quality.schema.yaml"
+
+
+# A valid safetensors file without tensors: an 8-byte header length, then the JSON header.
+EMPTY_SAFETENSORS = (2).to_bytes(8, "little") + b"{}"
 
 
 def fake_model(
@@ -37,7 +48,9 @@ def fake_model(
     if model_type is not None:
         config["model_type"] = model_type
     (directory / "config.json").write_text(json.dumps(config))
-    (directory / weights).write_bytes(b"")
+    (directory / weights).write_bytes(
+        EMPTY_SAFETENSORS if weights.endswith(".safetensors") else b""
+    )
     return directory
 
 
@@ -51,7 +64,7 @@ def base(tmp_path) -> dict:
 
 
 def check(config: dict, configfiles=()) -> None:
-    check_everything(config, SCHEMAS / "config.schema.yaml", SECTIONS, configfiles)
+    check_everything(config, SCHEMAS / "config.schema.yaml", SECTIONS, configfiles, root=REPO)
 
 
 def test_the_base_config_passes(base):
@@ -123,7 +136,7 @@ CASES = [
     (
         "duplicate-language",
         lambda c, _: c.update(languages=["en", "en"]),
-        "languages: ['en', 'en'] has non-unique elements",
+        "languages: 'en' is listed twice (each entry once)",
     ),
     (
         "language-missing-from-corpus",
@@ -330,6 +343,68 @@ CASES = [
         "of 4 chunks of 64 tokens makes at most 8 shards",
     ),
     ("missing-section", lambda c, _: c.pop("forcing"), "config: 'forcing' is a required property"),
+    # the optional sections: checked by the same entry point, with the same exception type
+    (
+        "task-unknown-selection",
+        lambda c, _: c["tasks"]["qa"].update(selections=["lape-99"]),
+        "tasks.qa.selections: 'lape-99' is not a key of selections",
+    ),
+    (
+        "task-steer-language-not-configured",
+        lambda c, _: c["tasks"]["nli"].update(steer_langs=["ko"]),
+        "tasks.nli.steer_langs: 'ko' is not one of the configured languages",
+    ),
+    (
+        "fallback-unknown-selection",
+        lambda c, _: c["fallback"].update(selections=["lape-99"]),
+        "fallback.selections: 'lape-99' is not a key of selections",
+    ),
+    (
+        "fallback-order-none-configured",
+        lambda c, _: c["fallback"].update(order=["ko", "ja"]),
+        "fallback.order: none of these languages is configured",
+    ),
+    (
+        "analysis-selection-not-forcing",
+        lambda c, _: c["analysis"].update(selection="lape-20"),
+        "analysis.selection: 'lape-20' is not one of forcing.selections",
+    ),
+    (
+        "logit-lens-target-not-configured",
+        lambda c, _: c["analysis"]["logit_lens"].update(targets=["ko"]),
+        "analysis.logit_lens.targets: 'ko' is not a configured language",
+    ),
+    (
+        "logit-lens-unsteered-condition",
+        lambda c, _: c["analysis"]["logit_lens"].update(condition="baseline"),
+        "analysis.logit_lens.condition: needs a steered condition",
+    ),
+    (
+        "calibration-unknown-condition",
+        lambda c, _: c["quality"]["calibration"].update(condition="nope"),
+        "quality.calibration.condition: 'nope' is not a condition",
+    ),
+    (
+        "calibration-target-not-configured",
+        lambda c, _: c["quality"]["calibration"].update(targets=["ko"]),
+        "quality.calibration.targets: 'ko' is not a configured language",
+    ),
+    (
+        "calibrated-use-without-calibration",
+        lambda c, _: (
+            c["conditions"].update(
+                cal=[{"op": "add", "lang": "target", "value": "mean", "strength": "calibrated"}]
+            ),
+            c["tasks"]["qa"]["conditions"].append("cal"),
+            c["quality"].pop("calibration"),
+        ),
+        "tasks.qa.conditions: 'cal' has strength 'calibrated' but quality.calibration is not",
+    ),
+    (
+        "quality-key-typo",
+        lambda c, _: c["quality"].update(max_repetitions=0.3),
+        "quality: Additional properties are not allowed ('max_repetitions' was unexpected)",
+    ),
     (
         "max-new-tokens-0",
         lambda c, _: c["forcing"]["generation"].update(max_new_tokens=0),
@@ -623,3 +698,640 @@ def test_a_corpus_below_the_budget_is_recorded_whole_normalised_by_its_own_count
 def test_the_paper_config_passes_every_check():
     """config/paper.yaml (hub models and corpus, ``device_map: auto`` on the largest model)."""
     check(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+
+
+# --- classes of bad input that once got past the checks (issue 16) ---------------------------
+
+
+def _set(path: str, value):
+    """An edit setting the dotted ``path`` (``a.b.0.c``; digits index lists) to ``value``,
+    making missing mappings on the way."""
+
+    def edit(c: dict, _tmp: Path) -> None:
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        node = c
+        for part in parents:
+            node = node[part] if isinstance(part, int) else node.setdefault(part, {})
+        node[last] = value
+
+    return edit
+
+
+NON_FINITE = [
+    ("selections.lape-10.top_rate", float("nan")),
+    ("selections.lape-20.filter_rate", float("inf")),
+    ("forcing.generation.repetition_penalty", float("nan")),
+    ("conditions.activate.0.strength", float("inf")),
+    ("conditions.deactivate-activate.0.value", float("-inf")),
+    ("fallback.value", float("nan")),
+    ("analysis.deep_fraction", float("nan")),
+    ("analysis.thresholds.success_margin", float("-inf")),
+    ("quality.max_repetition", float("nan")),
+    ("quality.calibration.grid", [1.0, float("nan")]),
+    ("recording.max_tokens", float("inf")),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), NON_FINITE, ids=[k for k, _ in NON_FINITE])
+def test_non_finite_numbers_are_refused_anywhere(base, tmp_path, key, value):
+    _set(key, value)(base, tmp_path)
+    with pytest.raises(ConfigError, match=r"is not a finite number") as info:
+        check(base)
+    assert str(info.value).startswith(key.split(".")[0])
+
+
+INTEGRAL_FLOATS = [
+    ("recording.batch_size", 4.0),
+    ("recording.chunk_tokens", 64.0),
+    ("recording.shards", 1.0),
+    ("forcing.generation.max_new_tokens", 6.0),
+    ("forcing.generation.batch_size", 8.0),
+    ("models.tiny.gpus", 1.0),
+    ("tasks.qa.max_items", 2.0),
+    ("tasks.qa.generation.batch_size", 8.0),
+    ("fallback.max_prompts", 3.0),
+    ("analysis.logit_lens.top_k", 5.0),
+    ("quality.ngram", 3.0),
+    ("quality.calibration.max_new_tokens", 4.0),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), INTEGRAL_FLOATS, ids=[k for k, _ in INTEGRAL_FLOATS])
+def test_integral_floats_where_integers_are_meant_are_refused(base, tmp_path, key, value):
+    """Refused, not rounded: ``4.0`` would reach a job's ``params:`` as a float (and rerun every
+    job that takes it); the message says what to write."""
+    _set(key, value)(base, tmp_path)
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    assert str(info.value) == (
+        f"{key}: {value!r} is not an integer: write {int(value)} (a float where a count is "
+        "meant is refused, not rounded)"
+    )
+
+
+def test_layers_as_integral_floats_are_refused(base):
+    base["conditions"]["activate"][0]["layers"] = [0, 1.0]
+    with pytest.raises(ConfigError, match=r"^conditions\.activate\[0\]\.layers\[1\]: 1\.0 is not"):
+        check(base)
+
+
+UNKNOWN_KEYS = [
+    ("corpus.verison", "corpus", "did you mean 'version'?"),
+    ("models.tiny.source.pth", "models.tiny.source", "did you mean 'path'?"),
+    ("models.tiny.dtyp", "models.tiny", "did you mean 'dtype'?"),
+    ("langid.modle", "langid", "did you mean 'model'?"),
+    ("recording.max_token", "recording", "did you mean 'max_tokens'?"),
+    ("forcing.generation.positon", "forcing.generation", "did you mean 'position"),
+    ("selections.lape-10.top_rat", "selections.lape-10", "did you mean 'top_rate'?"),
+    ("tasks.qa.max_item", "tasks.qa", "did you mean 'max_items'?"),
+    ("tasks.qa.source.splt", "tasks.qa.source", "did you mean 'split'?"),
+    ("fallback.generation.max_new_token", "fallback.generation", "did you mean 'max_new_tokens'?"),
+    ("analysis.thresholds.deep_shar", "analysis.thresholds", "did you mean 'deep_share'?"),
+    ("analysis.logit_lens.topk", "analysis.logit_lens", "did you mean 'top_k'?"),
+    ("quality.calibration.gird", "quality.calibration", "did you mean 'grid'?"),
+]
+
+
+@pytest.mark.parametrize(("key", "where", "hint"), UNKNOWN_KEYS, ids=[k for k, *_ in UNKNOWN_KEYS])
+def test_unknown_keys_are_refused_in_every_section(base, tmp_path, key, where, hint):
+    _set(key, 1)(base, tmp_path)
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    unknown = key.rsplit(".", 1)[1]
+    message = str(info.value)
+    assert message.startswith(f"{where}: Additional properties are not allowed ('{unknown}' was")
+    assert hint in message
+
+
+def test_unknown_keys_in_language_keyed_mappings_are_refused(base):
+    base["analysis"]["task_metrics"] = {"translaton": "chrf"}
+    with pytest.raises(ConfigError, match=r"^analysis\.task_metrics: 'translaton' is not one of"):
+        check(base)
+
+
+# Mappings whose keys are free by nature: they are not settings but names of something else.
+FREE_MAPPINGS = {
+    "config.schema.yaml:properties.models.additionalProperties.properties.device_map",  # modules
+    "config.schema.yaml:properties.tasks",  # these four: workflow/schemas/<section>.schema.yaml
+    "config.schema.yaml:properties.fallback",
+    "config.schema.yaml:properties.analysis",
+    "config.schema.yaml:properties.quality",
+}
+
+
+def _object_schemas(node, where: str):
+    if isinstance(node, dict):
+        kinds = node.get("type")
+        kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
+        if "object" in kinds or "properties" in node:
+            yield where, node
+        for key, value in node.items():
+            yield from _object_schemas(value, f"{where}.{key}" if where else key)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _object_schemas(value, f"{where}[{i}]")
+
+
+def test_every_mapping_of_every_schema_names_its_keys():
+    """``additionalProperties: false``, or keys constrained by ``propertyNames`` (names,
+    language codes, devices), or one of the few mappings of free names listed above."""
+    loose = []
+    for path in sorted(SCHEMAS.glob("*.schema.yaml")):
+        for where, node in _object_schemas(yaml.safe_load(path.read_text()), ""):
+            named = node.get("additionalProperties") is False or "propertyNames" in node
+            if not named and f"{path.name}:{where}" not in FREE_MAPPINGS:
+                loose.append(f"{path.name}:{where}")
+    assert loose == []
+
+
+BAD_NAMES = [
+    ("selections", "lape-10", "lape-10\n", "U+000A"),
+    ("conditions", "activate", "activate\t", "U+0009"),
+    ("models", "tiny", "tiny\x00", "U+0000"),
+    ("selections", "lape-20", "x" * 300, "is 300 characters long"),
+    ("conditions", "activate", "a" * 101, "is 101 characters long"),
+]
+
+
+@pytest.mark.parametrize(
+    ("section", "old", "new", "expected"), BAD_NAMES, ids=[f"{s}-{e}" for s, _, _, e in BAD_NAMES]
+)
+def test_names_with_control_characters_or_too_long_are_refused(
+    base, tmp_path, section, old, new, expected
+):
+    rename(section, old, new)(base, tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(expected)) as info:
+        check(base)
+    assert str(info.value).startswith(f"{section}")
+
+
+CONTROL_VALUES = [
+    ("corpus.name", "flores\n"),
+    ("corpus.pattern", "{flores}.txt\n"),
+    ("forcing.sources", ["en", "de\n"]),
+    ("languages", ["en", "de", "fr", "zh", "es\r"]),
+    ("tasks.qa.langs", ["en\n", "de"]),
+    ("models.tiny.source.path", "/models/tiny\n"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), CONTROL_VALUES, ids=[k for k, _ in CONTROL_VALUES])
+def test_strings_with_control_characters_are_refused(base, tmp_path, key, value):
+    _set(key, value)(base, tmp_path)
+    with pytest.raises(ConfigError, match=r"holds the control character U\+00") as info:
+        check(base)
+    assert str(info.value).startswith(key)
+
+
+def test_stop_strings_may_hold_newlines(base):
+    base["forcing"]["generation"]["stop_strings"] = ["\nQ:", "\n\n"]
+    check(base)
+
+
+def test_the_name_length_limit_is_inclusive(base, tmp_path):
+    rename("conditions", "activate", "a" * 100)(base, tmp_path)
+    base["forcing"]["conditions"] = ["baseline", "a" * 100]
+    for task in base["tasks"].values():
+        task["conditions"] = ["baseline"]
+    check(base)
+
+
+WEAK_MESSAGES = [
+    (
+        "forcing-targets-typo",
+        _set("forcing.targets", "al"),
+        "forcing.targets: 'al' is not allowed: expected 'all' or a list of strings",
+    ),
+    (
+        "strength-typo",
+        _set("conditions.activate.0.strength", "calibrate"),
+        "conditions.activate[0].strength: 'calibrate' is not allowed: expected a number or "
+        "'calibrated'",
+    ),
+    (
+        "steer-langs-typo",
+        _set("tasks.qa.steer_langs", "every"),
+        "tasks.qa.steer_langs: 'every' is not allowed: expected 'all' or a list of strings",
+    ),
+    (
+        "duplicate-language",
+        _set("languages", ["en", "de", "fr", "de"]),
+        "languages: 'de' is listed twice (each entry once)",
+    ),
+    (
+        "duplicate-forcing-source",
+        _set("forcing.sources", ["en", "en"]),
+        "forcing.sources: 'en' is listed twice (each entry once)",
+    ),
+    (
+        "yaml-no-in-languages",
+        _set("languages", ["en", "de", False]),
+        "languages[2]: False is not of type 'string' (YAML reads an unquoted no, yes, on, off, "
+        "true or false as a boolean: quote it, e.g. 'no')",
+    ),
+    (
+        "yaml-no-in-a-pair",
+        _set("analysis.related_pairs", [["da", False]]),
+        "analysis.related_pairs[0][1]: False is not of type 'string' (YAML reads",
+    ),
+    (
+        "yaml-no-as-a-key",
+        _set("corpus.configs", {False: "nb"}),
+        "corpus.configs: the key False is a boolean: YAML reads an unquoted no, yes, on or off "
+        "as one; quote it (e.g. 'no')",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"), [c[1:] for c in WEAK_MESSAGES], ids=[c[0] for c in WEAK_MESSAGES]
+)
+def test_messages_say_what_is_allowed(base, tmp_path, edit, expected):
+    edit(base, tmp_path)
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    assert str(info.value).startswith(expected)
+
+
+def _layers(n: int):
+    """The fake local model with ``num_hidden_layers: n`` in its config.json."""
+
+    def edit(c: dict, tmp: Path) -> None:
+        path = fake_model(tmp / "deep-model")
+        data = json.loads((path / "config.json").read_text())
+        (path / "config.json").write_text(json.dumps({**data, "num_hidden_layers": n}))
+        c["models"]["tiny"]["source"]["path"] = str(path)
+
+    return edit
+
+
+def _both(*edits):
+    def edit(c: dict, tmp: Path) -> None:
+        for one in edits:
+            one(c, tmp)
+
+    return edit
+
+
+def _file(key: str, text: bytes | None):
+    """``key`` set to a file holding ``text`` (``None``: a file that does not exist)."""
+
+    def edit(c: dict, tmp: Path) -> None:
+        path = tmp / f"{key}.txt"
+        if text is not None:
+            path.write_bytes(text)
+        _set(key, str(path))(c, tmp)
+
+    return edit
+
+
+CAL = [{"op": "add", "lang": "target", "value": "mean", "strength": "calibrated"}]
+
+REFERENCES = [
+    (
+        "layers-beyond-the-model",
+        _both(_layers(18), _set("conditions.activate.0.layers", [0, 999])),
+        "conditions.activate[0].layers: [0, 999] reaches layer 999, but model 'tiny' has 18 "
+        "layers (0-17; ",
+    ),
+    (
+        "layers-one-beyond-the-model",
+        _both(_layers(18), _set("conditions.deactivate-activate.1.layers", [17, 18])),
+        "conditions.deactivate-activate[1].layers: [17, 18] reaches layer 18",
+    ),
+    (
+        "logit-lens-calibrated-selection-not-calibrated",  # the lens takes α per target too
+        _both(
+            _set("conditions.cal", CAL),
+            _set("analysis.logit_lens.condition", "cal"),
+            _set("analysis.logit_lens.selection", "lape-20"),
+        ),
+        "analysis.logit_lens.condition: 'cal' needs selection 'lape-20' in "
+        "quality.calibration.selections",
+    ),
+    (
+        "related-pair-not-configured",
+        _set("analysis.related_pairs", [["es", "pt"]]),
+        "analysis.related_pairs: the pair ['es', 'pt'] names pt, not a configured language",
+    ),
+    (
+        "unrelated-pair-not-configured",
+        _set("analysis.unrelated_pairs", [["ko", "en"]]),
+        "analysis.unrelated_pairs: the pair ['ko', 'en'] names ko",
+    ),
+    (
+        "high-resource-not-configured",
+        _set("analysis.high_resource", ["en", "ja"]),
+        "analysis.high_resource: 'ja' is not a configured language",
+    ),
+    ("fallback-prompts-missing", _file("fallback.prompts", None), "fallback.prompts: '/"),
+    (
+        "fallback-prompts-empty",
+        _file("fallback.prompts", b"\n  \n"),
+        "fallback.prompts: ",
+    ),
+    ("forcing-questions-missing", _file("forcing.questions", None), "forcing.questions: '/"),
+    (
+        "forcing-questions-without-a-source",
+        _file("forcing.questions", b"lang\tquestion_idx\tquestion\nen\t0\tHow are you?\n"),
+        "has no questions in de (forcing.sources)",
+    ),
+    (
+        "forcing-questions-not-a-table",
+        _file("forcing.questions", b"just some text\n"),
+        "forcing.questions.txt: missing columns ['lang', 'question', 'question_idx']",
+    ),
+    (
+        "calibration-questions-missing",
+        _file("quality.calibration.questions", None),
+        "quality.calibration.questions: '/",
+    ),
+    (
+        "task-local-source-missing",
+        _set("tasks.nli.source", {"kind": "local", "path": "/no/such/xnli"}),
+        "tasks.nli.source.path: '/no/such/xnli' does not exist",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"), [c[1:] for c in REFERENCES], ids=[c[0] for c in REFERENCES]
+)
+def test_references_are_checked_before_any_job(base, tmp_path, edit, expected):
+    edit(base, tmp_path)
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    message = str(info.value)
+    assert expected in message
+    assert re.match(r"^[a-z_]+(\.[\w-]+|\[\d+\])*: ", message), message  # the key first
+
+
+def test_layers_within_the_model_pass(base, tmp_path):
+    _both(_layers(18), _set("conditions.activate.0.layers", [0, 17]))(base, tmp_path)
+    check(base)
+
+
+def test_layers_are_checked_against_a_prepared_model(base, tmp_path, monkeypatch):
+    """A hub model is checked once it is prepared (``resources/models/<name>``, same source);
+    before that (nothing on disk) the check is left to the job."""
+    source = {"kind": "hub", "id": "nobody/no-such-model", "revision": None}
+    base["models"]["tiny"]["source"] = source
+    base["conditions"]["activate"][0]["layers"] = [0, 5]
+    monkeypatch.chdir(tmp_path)
+    check(copy.deepcopy(base))  # not prepared, not in the cache: passes
+    prepared = tmp_path / "resources" / "models" / "tiny"
+    prepared.mkdir(parents=True)
+    (prepared / "langarith_model.json").write_text(json.dumps({"source": source, "path": "."}))
+    (prepared / "config.json").write_text(json.dumps({"text_config": {"num_hidden_layers": 4}}))
+    with pytest.raises(ConfigError, match=r"reaches layer 5, but model 'tiny' has 4 layers"):
+        check(copy.deepcopy(base))
+    other = {**source, "revision": "abc"}  # prepared from another source: not used
+    (prepared / "langarith_model.json").write_text(json.dumps({"source": other, "path": "."}))
+    check(copy.deepcopy(base))
+
+
+# --- data that is not what it claims: `<file>: <what is wrong>` -------------------------------
+
+HEADER = b'{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}'
+GARBAGE_WEIGHTS = [
+    ("random-bytes", bytes(range(256)) * 4, "not a safetensors file (header length"),
+    ("empty", b"", "not a safetensors file (0 bytes, no header)"),
+    ("header-not-json", (6).to_bytes(8, "little") + b"{nope}", "its header is not JSON"),
+    (
+        "truncated",  # a header whose tensor needs 16 bytes, and 8 stored
+        len(HEADER).to_bytes(8, "little") + HEADER + b"\x00" * 8,
+        "truncated or damaged: tensor 'w' needs bytes up to 16 of 8 stored",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"), [g[1:] for g in GARBAGE_WEIGHTS], ids=[g[0] for g in GARBAGE_WEIGHTS]
+)
+def test_garbage_weights_are_refused_naming_the_file(base, tmp_path, data, expected):
+    model = Path(base["models"]["tiny"]["source"]["path"])
+    (model / "model.safetensors").write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    assert str(info.value).startswith(f"models.tiny.source.path: {model / 'model.safetensors'}: ")
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data", [b"\x00" * 4096, b"text\n" + bytes(range(256))], ids=["nul-only", "binary-tail"]
+)
+def test_a_binary_corpus_file_is_refused_naming_the_file(base, tmp_path, data):
+    corpus_dir({**ALL_LANGS, "de.txt": data})(base, tmp_path)
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    assert str(info.value).startswith(f"corpus.path: {tmp_path / 'corpus' / 'de.txt'}: a binary")
+
+
+def test_the_corpus_reader_refuses_nul_characters(tmp_path):
+    from langarith.io.corpora.local import read_language
+
+    (tmp_path / "en.txt").write_bytes(b"one line\n" * 10_000 + b"x\x00y\n")
+    with pytest.raises(ValueError, match=r"en\.txt': line 10001 holds a NUL character"):
+        read_language(tmp_path, "en")
+
+
+def _neuron_set(parquet, summary):
+    from langarith.io.selection import read_selection
+
+    return read_selection(parquet, summary)
+
+
+def _alphas(_parquet, summary):
+    from langarith.io.calibration import read_alphas
+
+    return read_alphas(summary, ["de"])
+
+
+def _pack_meta(_parquet, summary):
+    from langarith.io.pack import read_pack_meta
+
+    return read_pack_meta(Path(summary).parent)
+
+
+def _stats(parquet, _summary):
+    from langarith.io.activations import ActivationStats
+
+    return ActivationStats.read(parquet)
+
+
+def _corpus(parquet, _summary):
+    from langarith.io.corpora import read_corpus
+
+    return read_corpus(parquet)
+
+
+BAD_DATA = [
+    (
+        "neurons-json-truncated",
+        _neuron_set,
+        "json",
+        b'{"languages": ["en", "de"], "n_la',
+        "ends early",
+    ),
+    ("neurons-json-binary", _neuron_set, "json", b"\xff\xfe\x00garbage", "not UTF-8 text"),
+    ("neurons-json-a-list", _neuron_set, "json", b"[1, 2]", "expected a JSON object, found list"),
+    (
+        "neurons-parquet-garbage",
+        _neuron_set,
+        "parquet",
+        b"PAR1 not really",
+        "not a readable Parquet",
+    ),
+    ("neurons-json-cut-in-a-list", _neuron_set, "json", b'{"languages": [', "ends early"),
+    ("neurons-parquet-nul-bytes", _neuron_set, "parquet", b"\x00" * 64, "not a readable Parquet"),
+    (
+        "calibration-json-truncated",
+        _alphas,
+        "json",
+        b'{"targets": {"de": {"alpha": 1',
+        "ends early",
+    ),
+    (
+        "pack-meta-garbage",
+        _pack_meta,
+        "json",
+        b"{'format': 1}",
+        "not valid JSON: Expecting property name",
+    ),
+    ("activations-garbage", _stats, "parquet", b"garbage" * 10, "not a readable Parquet"),
+    ("activations-missing", _stats, "parquet", None, "file not found"),
+    ("corpus-parquet-garbage", _corpus, "parquet", b"garbage", "not a readable Parquet"),
+]
+
+
+@pytest.mark.parametrize(
+    ("reader", "bad", "data", "expected"),
+    [b[1:] for b in BAD_DATA],
+    ids=[b[0] for b in BAD_DATA],
+)
+def test_readers_name_the_file_and_what_is_wrong(tmp_path, reader, bad, data, expected):
+    import polars as pl
+
+    from langarith.io.pack import META
+
+    parquet, summary = tmp_path / "sel.parquet", tmp_path / META
+    pl.DataFrame({"lang": ["en"], "layer": [0], "neuron": [1]}).write_parquet(parquet)
+    summary.write_text(json.dumps({"languages": ["en"], "n_layers": 1, "width": 2}))
+    target = parquet if bad == "parquet" else summary
+    if data is None:
+        target.unlink()
+    else:
+        target.write_bytes(data)
+    with pytest.raises(ValueError) as info:
+        reader(parquet, summary)
+    message = str(info.value)
+    assert message.startswith(f"{target}: ") and expected in message, message
+    assert "\n" not in message
+
+
+def test_a_garbage_weights_file_fails_loading_naming_the_file(tmp_path):
+    from langarith.model.loading import load_model
+
+    model = fake_model(tmp_path / "model")
+    (model / "model.safetensors").write_bytes(b"\x00" * 100)
+    (model / "langarith_model.json").write_text(json.dumps({"source": {}, "path": "."}))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(model / 'model.safetensors'))}: not a"):
+        load_model(model)
+
+
+# --- config files Snakemake cannot read (it reads --configfile before the Snakefile runs) -----
+
+BAD_FILES = [
+    ("missing", None, "{path}: no such file"),
+    ("binary", bytes(range(256)), "{path}: a binary file, not a JSON or YAML config"),
+    ("not-utf8", b"languages: [en, de]\ncorpus: caf\xe9\n", "{path}:2: not UTF-8 text"),
+    ("empty", b"", "{path}: empty"),
+    ("only-comments", b"# nothing here\n\n", "{path}: holds no settings (only comments)"),
+    ("a-list", b"- languages\n- models\n", "{path}:1: the top level is a list, not a mapping"),
+    ("a-scalar", b"languages\n", "{path}:1: the top level is a str, not a mapping"),
+    (
+        "tab-indented",
+        b"recording:\n  chunk_tokens: 64\n\tbatch_size: 4\n",
+        "{path}:3: a tab in the indentation (YAML indents with spaces only)",
+    ),
+    ("syntax", b"languages: [en, de\nmodels: {}\n", "{path}:2: not valid YAML ("),
+    ("two-documents", b"a: 1\n---\nb: 2\n", "{path}: holds several YAML documents"),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"), [b[1:] for b in BAD_FILES], ids=[b[0] for b in BAD_FILES]
+)
+def test_a_config_file_that_is_not_a_mapping_says_file_and_line(tmp_path, data, expected):
+    from langarith.workflow.settings.strict_yaml import config_file_problem
+
+    path = tmp_path / "config.yaml"
+    if data is not None:
+        path.write_bytes(data)
+    assert config_file_problem(path).startswith(expected.format(path=path))
+
+
+def test_a_json_config_file_with_tabs_is_fine(tmp_path, base):
+    from langarith.workflow.settings.strict_yaml import config_file_problem
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(base, indent="\t"))
+    assert config_file_problem(path) is None
+    check(base, [path])
+
+
+def test_the_command_line_check_names_the_file_and_line(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("languages: [en, de]\nrecording:\n\tbatch_size: 4\n")
+    cmd = [sys.executable, "-m", "langarith.workflow.settings", "--workflow", str(REPO), str(path)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"langarith: config error: {path}:3: a tab in the indentation (YAML indents with "
+        "spaces only)\n"
+    )
+
+
+# --- a refused config change never costs a finished output ---------------------------------
+
+# Both change fetch_corpus's params: accepted, they would rerun it (and delete its output first).
+REFUSED_EDITS = [
+    ("corpus-key-typo", lambda c: c["corpus"].update(verison="2")),
+    ("corpus-pattern-newline", lambda c: c["corpus"].update(pattern="{flores}.txt\n")),
+]
+
+
+@pytest.mark.slow
+def test_a_refused_config_change_never_deletes_a_finished_output(base, tmp_path):
+    """Snakemake deletes a job's outputs before it reruns it; a change the checks refuse stops
+    the run before any job, so the output made under the previous config stays as it was."""
+    workdir = tmp_path / "run"
+    target = "resources/corpus/flores/en.parquet"
+    result = snakemake(workdir, yaml.safe_dump(base, sort_keys=False), target)
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = workdir / target
+    before = (output.read_bytes(), output.stat().st_mtime_ns)
+    for name, edit in REFUSED_EDITS:
+        config = copy.deepcopy(base)
+        edit(config)
+        result = snakemake(workdir, yaml.safe_dump(config, sort_keys=False), target)
+        assert_one_line_error(result, "langarith: config error: ")
+        assert (output.read_bytes(), output.stat().st_mtime_ns) == before, name
+    # and the previous config still finds nothing to do
+    result = snakemake(workdir, yaml.safe_dump(base, sort_keys=False), target, "--dry-run")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_a_plan_beyond_the_models_layers_says_so(tmp_path):
+    """The job's own guard, for a model whose layer count was not on disk at config time."""
+    import numpy as np
+
+    from langarith.core.conditions import LanguageTables, build_plan, parse_condition
+    from langarith.core.selection import NeuronSet
+
+    idx = [np.array([0, 1])] * 2
+    neurons = NeuronSet(("en", "de"), 2, 4, {"en": idx, "de": idx})
+    tables = LanguageTables({k: np.ones((2, 4)) for k in "en de".split()}, {})
+    steps = parse_condition("late", [{"op": "scale", "strength": 2.0, "layers": [0, 5]}])
+    with pytest.raises(ValueError, match=r"^layers: \[0, 5\] reaches layer 5, but the model has 2"):
+        build_plan(steps, "en", "de", neurons, tables)

@@ -294,12 +294,12 @@ def test_fake_visible_devices_do_not_send_the_model_to_cuda(tmp_path):
 GUARD_SNAKEFILE = """
 import sys
 
-from langarith.workflow.gpu import GpuResourceError, check_gpu_resources
+from langarith.workflow.settings import ConfigError, check_gpus
 
-try:  # as in workflow/rules/common.smk
-    check_gpu_resources(workflow, {{"models": {{"tiny": {{"gpus": {gpus}}}}}}})
-except GpuResourceError as err:
-    sys.exit(str(err))
+try:  # as check_everything does in workflow/rules/common.smk
+    check_gpus(workflow, {{"models": {{"tiny": {{"gpus": {gpus}}}}}}})
+except ConfigError as err:
+    sys.exit(f"langarith: config error: {{err}}")
 
 
 rule gpu_job:
@@ -342,7 +342,7 @@ def test_guard_is_quiet_with_a_cap_or_without_gpu_rules(tmp_path):
 def test_guard_fails_when_the_cap_is_below_one_job(tmp_path):
     result, out = dry_run(tmp_path, 2, "--cores", "1", "--resources", "gpu=1")
     assert result.returncode != 0
-    assert "langarith: --resources gpu=1 is less than the 2 GPU(s) per job" in out
+    assert "langarith: config error: --resources gpu=1 is less than the 2 GPU(s) per job" in out
 
 
 @pytest.mark.slow

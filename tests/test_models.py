@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from langarith.model.loading import MANIFEST, load_model, prepare_model
+from langarith.io.manifest import MANIFEST
+from langarith.model.loading import load_model, prepare_model
 
 
 def test_local_model_is_prepared_and_loaded(tmp_path, tiny_llama_dir):

@@ -12,10 +12,11 @@ from conftest import REPO, load_tiny
 
 from langarith.core.conditions import build_plan, parse_condition
 from langarith.io.activations import ActivationStats, read_tables
-from langarith.io.pack import FORMAT, check_model, export_pack, load_pack
+from langarith.io.pack import FORMAT, check_sites, export_pack, load_pack
 from langarith.io.selection import read_selection, run_lape
 from langarith.model.generation import generate
 from langarith.model.loading import prepare_model
+from langarith.model.sites import find_sites
 from langarith.model.steering import steer
 
 LANGS = ["en", "de", "fr", "zh"]
@@ -148,7 +149,7 @@ def test_a_calibrated_selection_s_pack_records_the_chosen_alpha(pipeline_files, 
 def test_a_loaded_pack_steers_a_model_like_the_pipeline(pipeline_files, tiny_llama_dir):
     f = pipeline_files
     model, tokenizer = load_tiny(tiny_llama_dir)
-    check_model(f["pack"], model)
+    check_sites(f["pack"], find_sites(model))
     steps = parse_condition("deactivate-activate", CONDITIONS["deactivate-activate"])
     pipeline_plan = build_plan(
         steps,
@@ -169,7 +170,7 @@ def test_a_loaded_pack_steers_a_model_like_the_pipeline(pipeline_files, tiny_lla
     assert not torch.allclose(got, plain)
 
 
-def test_check_model_rejects_another_shape(pipeline_files, tiny_llama_dir, tmp_path):
+def test_check_sites_rejects_another_shape(pipeline_files, tiny_llama_dir, tmp_path):
     meta = json.loads((pipeline_files["pack"] / "pack.json").read_text())
     meta["width"] = 64
     bad = tmp_path / "bad"
@@ -177,7 +178,7 @@ def test_check_model_rejects_another_shape(pipeline_files, tiny_llama_dir, tmp_p
     (bad / "pack.json").write_text(json.dumps(meta))
     model, _ = load_tiny(tiny_llama_dir)
     with pytest.raises(ValueError, match="3 × 48"):
-        check_model(bad, model)
+        check_sites(bad, find_sites(model))
     meta["format"] = "something-else"
     (bad / "pack.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="not a steering pack"):

@@ -2,31 +2,33 @@ import re
 import sys
 from pathlib import Path
 
-from langarith.core.conditions import is_calibrated, parse_condition
-from langarith.workflow.gpu import GpuResourceError, check_gpu_resources
-from langarith.workflow.settings import ConfigError, load_settings
+from langarith.core.conditions import parse_condition
+from langarith.workflow.settings import SECTIONS, ConfigError, check_everything
 from langarith.workflow.settings.checks import forcing_targets
 
 # Every check of every section, once, before any rule: a bad configuration stops here, before
-# any job, with one line naming the key or file. The config gets the schemas' defaults.
+# any job, with one line naming the key or file. check_everything runs the checks (config
+# files, values, names, JSON schemas, what a schema cannot express, the optional sections,
+# prompt files, layer counts, the GPU resources), fills in the schemas' defaults (Snakemake's
+# validate) and resolves the optional sections into SETTINGS.
+_SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 try:
-    SETTINGS = load_settings(
-        config, Path(workflow.basedir) / "workflow" / "schemas", workflow.configfiles
+    SETTINGS = check_everything(
+        config,
+        _SCHEMAS / "config.schema.yaml",
+        {name: _SCHEMAS / f"{name}.schema.yaml" for name in SECTIONS},
+        workflow.configfiles,
+        root=workflow.basedir,
+        workflow=workflow,
     )
 except ConfigError as err:
     sys.exit(f"langarith: config error: {err}")
 TASKS = SETTINGS.tasks
 FALLBACK = SETTINGS.fallback
 ANALYSIS = SETTINGS.analysis
-LENS = SETTINGS.logit_lens
+LENS = SETTINGS.lens
 QUALITY = SETTINGS.quality
 CALIBRATION = SETTINGS.calibration
-
-# Snakemake caps GPU jobs only with --resources gpu=N: warn when a local run has none.
-try:
-    check_gpu_resources(workflow, config)
-except GpuResourceError as err:
-    sys.exit(str(err))
 
 REPO = Path(workflow.basedir)
 LANGUAGES = list(config["languages"])
@@ -60,9 +62,14 @@ def model_gpus(wildcards):
     return int(config["models"][wildcards.model].get("gpus", 1))
 
 
+def condition_of(name):
+    """The typed condition `conditions.<name>` (checked already)."""
+    return parse_condition(name, config["conditions"][name])
+
+
 def is_unsteered(condition):
     """A condition without steps does not depend on any neuron selection."""
-    return parse_condition(condition, config["conditions"][condition]).unsteered
+    return condition_of(condition).unsteered
 
 
 def selection_of(selection, condition):
@@ -105,7 +112,7 @@ def calibration_json(wildcards):
 
 def calibration_input(wildcards):
     """The calibration JSON a calibrated condition (`strength: calibrated`) takes α from."""
-    if not is_calibrated(config["conditions"].get(wildcards.condition) or []):
+    if not condition_of(wildcards.condition).calibrated:
         return {}
     return {"calibration": calibration_json(wildcards)}
 

@@ -1,6 +1,6 @@
 from langarith.analysis import counts, figures, overlap
-from langarith.analysis.selection import NeuronTable
 from langarith.io.atomic import write_parquet
+from langarith.io.selection import read_selection
 from langarith.workflow.jobs import job_logging
 
 TABLES = {
@@ -13,7 +13,7 @@ TABLES = {
 
 with job_logging(snakemake.log[0]) as log:
     wc = snakemake.wildcards
-    table = NeuronTable.read(snakemake.input.neurons, snakemake.input.summary, wc.selection)
+    table = read_selection(snakemake.input.neurons, snakemake.input.summary, wc.selection)
     for name, make in TABLES.items():
         write_parquet(make(table), snakemake.output[name])
     for name, plot in figures.PLOTS.items():

@@ -1,11 +1,11 @@
-"""The paper's findings, measured (issue 7): one idea per module.
+"""The paper's findings, measured: one idea per module. The selection they read is
+:class:`langarith.core.selection.NeuronSet`; their figures are in :mod:`langarith.figures.neurons`
+and their settings in :mod:`langarith.workflow.settings.analysis`.
 
-* :mod:`~langarith.analysis.selection` — a neuron selection as a table of (language, layer, neuron)
 * :mod:`~langarith.analysis.counts` — neurons per language and layer, depth profile, sharing
 * :mod:`~langarith.analysis.overlap` — the language × language overlap matrix
 * :mod:`~langarith.analysis.script_groups` — Latin- vs non-Latin-script languages
-* :mod:`~langarith.figures.neurons` — the figures of the neuron analyses
 * :mod:`~langarith.analysis.findings` — a claim, its verdict, the findings table
 * :mod:`~langarith.analysis.claims` — each claim of the paper as a measurable quantity
-* :mod:`~langarith.workflow.settings.analysis` — defaults of the ``analysis`` config section
+* :mod:`~langarith.analysis.assemble` — the findings of one model from the pipeline's outputs
 """

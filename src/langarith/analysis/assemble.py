@@ -8,12 +8,13 @@ import polars as pl
 
 from langarith.analysis import claims
 from langarith.analysis.findings import Finding, findings_frame, render_markdown
-from langarith.analysis.selection import NeuronTable
+from langarith.core.selection import NeuronSet
+from langarith.io.selection import read_selection
 
 NEURON_CLAIMS = ("deeper-layers", "non-latin-specialised", "related-overlap")
 
 
-def neuron_findings(table: NeuronTable, settings: Mapping, figures: Mapping[str, str]) -> list:
+def neuron_findings(table: NeuronSet, settings: Mapping, figures: Mapping[str, str]) -> list:
     """The neuron claims of one selection; ``figures`` maps depth/scripts/overlap to paths."""
     t = settings["thresholds"]
     return [
@@ -97,7 +98,7 @@ def run_findings_job(
     by_selection: dict[str, list[Finding]] = {c: [] for c in NEURON_CLAIMS}
     main: list[Finding] = []
     for name, parquet, summary in selections:
-        table = NeuronTable.read(parquet, summary, name)
+        table = read_selection(parquet, summary, name)
         found = neuron_findings(table, settings, figures["neurons"].get(name, {}))
         for f in found:
             by_selection[f.claim_id].append(f)

@@ -16,14 +16,14 @@ from langarith.analysis.counts import deep_share, per_language
 from langarith.analysis.findings import Finding
 from langarith.analysis.overlap import overlap_frame, pair_jaccard
 from langarith.analysis.script_groups import compare_scripts
-from langarith.analysis.selection import NeuronTable
 from langarith.core.languages import LANGUAGES
+from langarith.core.selection import NeuronSet
 
 # --- neuron claims -------------------------------------------------------------------------
 
 
 def deeper_layers(
-    table: NeuronTable, threshold: float, fraction: float = 1 / 3, figure: str = ""
+    table: NeuronSet, threshold: float, fraction: float = 1 / 3, figure: str = ""
 ) -> Finding:
     value = deep_share(table, fraction)
     uniform = int(-(-fraction * table.n_layers // 1)) / table.n_layers
@@ -47,7 +47,7 @@ def deeper_layers(
     )
 
 
-def non_latin_specialised(table: NeuronTable, threshold: float, figure: str = "") -> Finding:
+def non_latin_specialised(table: NeuronSet, threshold: float, figure: str = "") -> Finding:
     cmp = compare_scripts(per_language(table))
     if cmp.ratio is None:
         measured = "needs languages of both script groups with neurons"
@@ -70,7 +70,7 @@ def non_latin_specialised(table: NeuronTable, threshold: float, figure: str = ""
 
 
 def related_overlap(
-    table: NeuronTable,
+    table: NeuronSet,
     related: Sequence[Sequence[str]],
     unrelated: Sequence[Sequence[str]],
     threshold: float = 0.0,

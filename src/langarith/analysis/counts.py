@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from langarith.analysis.selection import NeuronTable
 from langarith.core.languages import LANGUAGES
+from langarith.core.selection import NeuronSet
 
 
-def per_language(table: NeuronTable) -> pl.DataFrame:
+def per_language(table: NeuronSet) -> pl.DataFrame:
     """``lang, n, script, latin, family`` in config order; languages without neurons get 0."""
     counts = dict(table.frame.group_by("lang").len().iter_rows())
     rows = []
@@ -34,7 +34,7 @@ def per_language(table: NeuronTable) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
-def per_layer(table: NeuronTable) -> pl.DataFrame:
+def per_layer(table: NeuronSet) -> pl.DataFrame:
     """``lang, layer, n``: the full language × layer grid, zeros included."""
     grid = layer_grid(table)
     langs = np.repeat(np.array(table.languages, dtype=object), table.n_layers)
@@ -45,7 +45,7 @@ def per_layer(table: NeuronTable) -> pl.DataFrame:
     )
 
 
-def layer_grid(table: NeuronTable) -> np.ndarray:
+def layer_grid(table: NeuronSet) -> np.ndarray:
     """``[languages, layers]`` assignment counts."""
     grid = np.zeros((len(table.languages), table.n_layers), dtype=np.int64)
     index = {lang: k for k, lang in enumerate(table.languages)}
@@ -56,7 +56,7 @@ def layer_grid(table: NeuronTable) -> np.ndarray:
     return grid
 
 
-def depth_profile(table: NeuronTable) -> pl.DataFrame:
+def depth_profile(table: NeuronSet) -> pl.DataFrame:
     """Per layer: ``assignments`` (language–neuron pairs), ``unique`` neurons, their ``share``
     of all assignments and ``relative_depth`` = (layer + 0.5) / layers."""
     grid = layer_grid(table)
@@ -79,7 +79,7 @@ def depth_profile(table: NeuronTable) -> pl.DataFrame:
     )
 
 
-def deep_share(table: NeuronTable, fraction: float = 1 / 3) -> float | None:
+def deep_share(table: NeuronSet, fraction: float = 1 / 3) -> float | None:
     """Share of assignments in the last ``fraction`` of the layers (the last
     ``ceil(fraction · L)`` layers); ``None`` when the selection is empty."""
     grid = layer_grid(table)
@@ -90,7 +90,7 @@ def deep_share(table: NeuronTable, fraction: float = 1 / 3) -> float | None:
     return float(grid[:, table.n_layers - n_deep :].sum() / total)
 
 
-def sharing(table: NeuronTable) -> pl.DataFrame:
+def sharing(table: NeuronSet) -> pl.DataFrame:
     """``n_languages, n_neurons``: how many selected neurons belong to exactly k languages."""
     if not len(table.frame):
         return pl.DataFrame(schema={"n_languages": pl.Int64, "n_neurons": pl.Int64})

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from langarith.analysis.selection import NeuronTable
 from langarith.core.languages import by_family
+from langarith.core.selection import NeuronSet
 
 
 def overlap_matrix(
-    table: NeuronTable, order: list[str] | None = None
+    table: NeuronSet, order: list[str] | None = None
 ) -> tuple[list[str], np.ndarray]:
     """``(languages, M)`` with ``M[i, j]`` = neurons shared by languages i and j, so the diagonal
     is each language's set size; languages ordered by family unless ``order`` is given."""
@@ -32,7 +32,7 @@ def jaccard_matrix(matrix: np.ndarray) -> np.ndarray:
         return np.where(union > 0, matrix / union, 0.0)
 
 
-def overlap_frame(table: NeuronTable) -> pl.DataFrame:
+def overlap_frame(table: NeuronSet) -> pl.DataFrame:
     """Long form of the matrix: ``lang_a, lang_b, shared, jaccard`` (family order, both halves)."""
     langs, matrix = overlap_matrix(table)
     jac = jaccard_matrix(matrix)

@@ -194,6 +194,11 @@ def build_plan(
         if lang not in neurons.masks:
             raise ValueError(f"language {lang!r} has no neurons in this selection")
         first, last = step.layers if step.layers else (0, neurons.n_layers - 1)
+        if last >= neurons.n_layers:
+            raise ValueError(
+                f"layers: [{first}, {last}] reaches layer {last}, but the model has "
+                f"{neurons.n_layers} layers (0-{neurons.n_layers - 1})"
+            )
         for layer in range(first, last + 1):
             idx = neurons.masks[lang][layer]
             if len(idx) == 0:

@@ -158,12 +158,10 @@ def summarize_fallback(
     generations: str,
     langid_out: str,
     distribution_out: str,
-    figure_out: str,
-    title: str,
     langid_model: str | None = None,
 ) -> pl.DataFrame:
-    """The ``summarize_fallback`` job: LID of every output, the distribution, the figure."""
-    from langarith.figures.tasks import fallback_figure
+    """The ``summarize_fallback`` job: LID of every output and the distribution (its figure:
+    :func:`langarith.figures.tasks.fallback_figure`)."""
     from langarith.io.atomic import write_parquet
     from langarith.io.langid import LanguageIdentifier
 
@@ -176,5 +174,4 @@ def summarize_fallback(
     dist = distribution(langid)
     write_parquet(langid, langid_out)
     write_parquet(dist, distribution_out)
-    fallback_figure(dist, title, figure_out)
     return dist

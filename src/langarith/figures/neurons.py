@@ -13,8 +13,8 @@ import numpy as np  # noqa: E402
 from langarith.analysis.counts import depth_profile, layer_grid, per_language, sharing  # noqa: E402
 from langarith.analysis.overlap import overlap_matrix  # noqa: E402
 from langarith.analysis.script_groups import compare_scripts  # noqa: E402
-from langarith.analysis.selection import NeuronTable  # noqa: E402
 from langarith.core.languages import LANGUAGES, by_family  # noqa: E402
+from langarith.core.selection import NeuronSet  # noqa: E402
 from langarith.io.atomic import atomic_path  # noqa: E402
 
 LATIN, NON_LATIN = "#4C72B0", "#DD8452"
@@ -38,7 +38,7 @@ def _family_bounds(langs: list[str]) -> list[float]:
     return [i - 0.5 for i in range(1, len(fams)) if fams[i] != fams[i - 1]]
 
 
-def plot_layers(table: NeuronTable, title: str, path: str | Path) -> None:
+def plot_layers(table: NeuronSet, title: str, path: str | Path) -> None:
     """Neurons per language and layer (heatmap) beside neurons per language (bars)."""
     langs = by_family(list(table.languages))
     grid = layer_grid(table)[[table.languages.index(c) for c in langs]]
@@ -65,7 +65,7 @@ def plot_layers(table: NeuronTable, title: str, path: str | Path) -> None:
     save(fig, path)
 
 
-def plot_depth(table: NeuronTable, title: str, path: str | Path, fraction: float = 1 / 3) -> None:
+def plot_depth(table: NeuronSet, title: str, path: str | Path, fraction: float = 1 / 3) -> None:
     """Assignments and unique neurons per layer, the deeper ``fraction`` shaded."""
     depth = depth_profile(table)
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * table.n_layers + 2), 3.6))
@@ -85,7 +85,7 @@ def plot_depth(table: NeuronTable, title: str, path: str | Path, fraction: float
     save(fig, path)
 
 
-def plot_overlap(table: NeuronTable, title: str, path: str | Path) -> None:
+def plot_overlap(table: NeuronSet, title: str, path: str | Path) -> None:
     """Shared neurons between every two languages (diagonal: set size), grouped by family."""
     langs, matrix = overlap_matrix(table)
     fig, ax = plt.subplots(figsize=(0.42 * len(langs) + 2.5, 0.42 * len(langs) + 1.5))
@@ -109,7 +109,7 @@ def plot_overlap(table: NeuronTable, title: str, path: str | Path) -> None:
     save(fig, path)
 
 
-def plot_scripts(table: NeuronTable, title: str, path: str | Path) -> None:
+def plot_scripts(table: NeuronSet, title: str, path: str | Path) -> None:
     """Neurons per language, sorted, coloured by script group, with each group's mean."""
     counts = per_language(table).sort("n", descending=True)
     cmp = compare_scripts(counts)
@@ -131,7 +131,7 @@ def plot_scripts(table: NeuronTable, title: str, path: str | Path) -> None:
     save(fig, path)
 
 
-def plot_sharing(table: NeuronTable, title: str, path: str | Path) -> None:
+def plot_sharing(table: NeuronSet, title: str, path: str | Path) -> None:
     """Histogram: how many languages a selected neuron belongs to."""
     hist = sharing(table)
     fig, ax = plt.subplots(figsize=(7.5, 3.6))

@@ -105,7 +105,12 @@ class ActivationStats:
 
     @classmethod
     def read(cls, path: str | Path) -> ActivationStats:
-        table = pq.read_table(path)
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: file not found")
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as err:
+            raise ValueError(f"{path}: not a readable Parquet file ({err})") from None
         if table.schema.remove_metadata() != SCHEMA:
             raise ValueError(f"{str(path)!r} is not an activation statistics file (schema differs)")
         layer = table.column("layer").to_numpy()

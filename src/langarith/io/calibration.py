@@ -3,7 +3,6 @@ target language, read once."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -11,7 +10,9 @@ from pathlib import Path
 def _load(calibration: str | Path | Mapping) -> Mapping:
     if isinstance(calibration, Mapping):
         return calibration
-    return json.loads(Path(calibration).read_text(encoding="utf-8"))
+    from langarith.io.readers import read_json_object
+
+    return read_json_object(calibration)
 
 
 def calibrated_alpha(calibration: str | Path | Mapping, target: str) -> float:

@@ -37,6 +37,7 @@ import numpy as np
 from langarith.core.conditions import LanguageTables
 from langarith.core.selection import NeuronSet
 from langarith.io.activations import read_tables
+from langarith.io.readers import check_safetensors, read_json_object
 from langarith.io.selection import read_selection
 
 FORMAT = "langarith-steering-pack/1"
@@ -125,7 +126,7 @@ def export_pack(
     with the calibrated strength per target language when the selection was calibrated."""
     neurons = read_selection(neurons_parquet, summary_json)
     tables = read_tables(languages, activation_files)
-    summary = json.loads(Path(summary_json).read_text())
+    summary = read_json_object(summary_json)
     selection = {
         key: summary[key]
         for key in (
@@ -149,7 +150,7 @@ def export_pack(
 def pack_calibration(calibration_json: str | Path) -> dict:
     """What a pack keeps of a calibration: the condition whose additive strength was swept, the
     grid, the fluency settings and the chosen α (with its scores) per target language."""
-    data = json.loads(Path(calibration_json).read_text(encoding="utf-8"))
+    data = read_json_object(calibration_json)
     return {
         "condition": data["condition"],
         "grid": data["grid"],
@@ -163,7 +164,7 @@ def pack_calibration(calibration_json: str | Path) -> dict:
 
 
 def read_pack_meta(path: str | Path) -> dict:
-    meta = json.loads((Path(path) / META).read_text(encoding="utf-8"))
+    meta = read_json_object(Path(path) / META)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: not a steering pack of format {FORMAT} ({meta.get('format')!r})")
     return meta
@@ -174,6 +175,7 @@ def load_pack(path: str | Path) -> tuple[NeuronSet, LanguageTables]:
     from safetensors.numpy import load_file
 
     meta = read_pack_meta(path)
+    check_safetensors(Path(path) / TENSORS)
     arrays = load_file(str(Path(path) / TENSORS))
     languages = tuple(meta["languages"])
     n_layers, width = int(meta["n_layers"]), int(meta["width"])
@@ -198,12 +200,10 @@ def load_pack(path: str | Path) -> tuple[NeuronSet, LanguageTables]:
     return neurons, LanguageTables(act_mean=act_mean, p_active=p_active)
 
 
-def check_model(path: str | Path, model) -> None:
-    """``ValueError`` unless ``model``'s neuron sites have the pack's layer count and width."""
-    from langarith.model.sites import find_sites
-
+def check_sites(path: str | Path, sites) -> None:
+    """``ValueError`` unless a model's neuron ``sites`` (:func:`langarith.model.sites.find_sites`)
+    have the pack's layer count and width."""
     meta = read_pack_meta(path)
-    sites = find_sites(model)
     if (sites.n_layers, sites.width) != (meta["n_layers"], meta["width"]):
         raise ValueError(
             f"{path}: pack is for {meta['n_layers']} layers × {meta['width']} neurons, the model "

@@ -95,7 +95,7 @@ def model_record(model_dir: str | Path) -> dict[str, Any]:
     directory the weights are loaded from (the manifest's ``path``): safetensors weights,
     config and tokenizer files.
     """
-    from langarith.model.loading import MANIFEST
+    from langarith.io.manifest import MANIFEST
 
     model_dir = Path(model_dir)
     manifest = json.loads((model_dir / MANIFEST).read_text(encoding="utf-8"))

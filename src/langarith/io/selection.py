@@ -24,19 +24,14 @@ NEURON_SCHEMA = {
 }
 
 
-def read_selection(parquet: str | Path, summary: str | Path) -> NeuronSet:
-    """The selection of a LAPE Parquet table and its summary JSON."""
-    info = json.loads(Path(summary).read_text())
-    frame = pl.read_parquet(parquet)
-    languages = tuple(info["languages"])
-    n_layers, width = int(info["n_layers"]), int(info["width"])
-    masks: dict[str, list[np.ndarray]] = {}
-    for lang in languages:
-        rows = frame.filter(pl.col("lang") == lang)
-        layer = rows["layer"].to_numpy()
-        neuron = rows["neuron"].to_numpy()
-        masks[lang] = [np.sort(neuron[layer == i]).astype(np.int64) for i in range(n_layers)]
-    return NeuronSet(languages=languages, n_layers=n_layers, width=width, masks=masks)
+def read_selection(parquet: str | Path, summary: str | Path, name: str = "") -> NeuronSet:
+    """The selection of a LAPE Parquet table and its summary JSON (``name``: its config key,
+    for messages and findings)."""
+    from langarith.io.readers import read_json_object, read_parquet
+
+    info = read_json_object(summary)
+    frame = read_parquet(parquet, columns=["lang", "layer", "neuron"])
+    return NeuronSet.from_frame(frame, info["languages"], info["n_layers"], info["width"], name)
 
 
 def selection_frame(

@@ -9,7 +9,6 @@ step is independent of where the weights came from.
 from __future__ import annotations
 
 import importlib
-import json
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -19,7 +18,9 @@ from typing import Any
 
 import torch
 
-MANIFEST = "langarith_model.json"
+from langarith.io.manifest import read_manifest, write_manifest
+from langarith.io.readers import check_safetensors
+
 SOURCE_KINDS = ("gguf_package", "gguf_file", "hub", "local")
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -30,10 +31,6 @@ class LoadedModel:
     model: Any  # a transformers PreTrainedModel (causal LM)
     tokenizer: Any
     manifest: dict
-
-
-def _write_manifest(model_dir: Path, manifest: dict) -> None:
-    (model_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def _convert_gguf(gguf_path: Path, out_dir: Path) -> None:
@@ -95,7 +92,7 @@ def prepare_model(source: dict, model_dir: str | Path) -> dict:
             )
             manifest["path"] = str(path)
             manifest["revision"] = Path(path).name
-        _write_manifest(staging, manifest)
+        write_manifest(staging, manifest)
         if model_dir.exists():
             shutil.rmtree(model_dir)
         staging.rename(model_dir)
@@ -137,11 +134,10 @@ def load_model(
     from langarith.model.placement import offload_subfolder, placement
 
     model_dir = Path(model_dir)
-    manifest_path = model_dir / MANIFEST
-    if not manifest_path.is_file():
-        raise ValueError(f"{str(model_dir)!r} is not a prepared model directory (no {MANIFEST})")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(model_dir)
     path = (model_dir / manifest["path"]).resolve()
+    for weights in sorted(path.glob("*.safetensors")):
+        check_safetensors(weights)  # a garbage file fails here, named, not deep in transformers
     if dtype not in _DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
     placed = placement(path, device_map, max_memory, offload_folder, trust_remote_code)

@@ -374,24 +374,3 @@ def gpu_resource_problem(
                 f"{len(pool)} device(s): GPU jobs beyond that wait for a free slot",
             )
     return None
-
-
-class GpuResourceError(ValueError):
-    """The workflow's ``gpu`` resource cannot serve the GPU jobs (the message is one line)."""
-
-
-def check_gpu_resources(workflow: Any, config: Mapping[str, Any]) -> None:
-    """Startup guard for ``common.smk``: warn on stderr, or raise :class:`GpuResourceError`
-    (one line; ``common.smk`` exits with it).
-
-    Reads ``models.<name>.gpus`` from the workflow config (default 1, as the rules' ``gpu``
-    resource does); see :func:`gpu_resource_problem` for what is checked.
-    """
-    gpus = {name: int(model.get("gpus", 1)) for name, model in config["models"].items()}
-    problem = gpu_resource_problem(workflow, gpus)
-    if problem is None:
-        return
-    level, message = problem
-    if level == "error":
-        raise GpuResourceError(message)
-    print(message, file=sys.stderr)

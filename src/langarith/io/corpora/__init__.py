@@ -62,4 +62,6 @@ def iter_corpus(path: str | Path, batch_rows: int = 1024) -> Iterator[str]:
 
 
 def read_corpus(path: str | Path) -> list[str]:
-    return pl.read_parquet(path, columns=["text"])["text"].to_list()
+    from langarith.io.readers import read_parquet
+
+    return read_parquet(path, columns=["text"])["text"].to_list()

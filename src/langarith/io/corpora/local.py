@@ -22,6 +22,12 @@ def read_language(directory: str | Path, lang: str, pattern: str = "{lang}.txt")
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as err:
         raise ValueError(f"corpus file {str(path)!r} is not valid UTF-8 ({err.reason})") from None
+    for i, line in enumerate(lines):
+        if "\x00" in line:
+            raise ValueError(
+                f"corpus file {str(path)!r}: line {i + 1} holds a NUL character (a binary file, "
+                "not text)"
+            )
     documents = [Document(f"{path.name}:{i + 1}", line.strip()) for i, line in enumerate(lines)]
     documents = [d for d in documents if d.text]
     if not documents:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 
+from langarith.core.conditions import Step, parse_condition
+
 # The 11 high-resource languages of the anchor's fallback order (method.md §4.2).
 HIGH_RESOURCE = ["en", "fr", "es", "it", "pt", "ru", "de", "ar", "zh", "ko", "ja"]
 
@@ -33,12 +35,12 @@ DEFAULTS: dict = {
 }
 
 
-def _steps(config: Mapping, name: str) -> list[Mapping]:
-    return list(config["conditions"].get(name) or [])
+def _steps(config: Mapping, name: str) -> tuple[Step, ...]:
+    return parse_condition(name, config["conditions"].get(name)).steps
 
 
-def _activation_ops(steps: Sequence[Mapping]) -> list[str]:
-    return [s["op"] for s in steps if s.get("lang", "target") == "target"]
+def _activation_ops(steps: Sequence[Step]) -> list[str]:
+    return [s.op for s in steps if s.lang == "target"]
 
 
 def replacement_pair(config: Mapping) -> tuple[str | None, str | None]:
@@ -58,8 +60,8 @@ def replacement_pair(config: Mapping) -> tuple[str | None, str | None]:
     def shape(name: str, op_from: str) -> list[tuple]:
         out = []
         for s in _steps(config, name):
-            op = "add" if s["op"] == op_from else s["op"]
-            out.append((op, s.get("lang", "target"), s.get("value"), s.get("layers")))
+            op = "add" if s.op == op_from else s.op
+            out.append((op, s.lang, s.value, s.layers))
         return out
 
     twin = shape(replacement, "replace")
@@ -120,6 +122,18 @@ def check_analysis(config: Mapping) -> None:
     for key in ("condition", "additive_condition", "replacement_condition"):
         if analysis.get(key) is not None and analysis[key] not in forcing["conditions"]:
             raise ValueError(f"analysis.{key}: {analysis[key]!r} is not one of forcing.conditions")
+    languages = config["languages"]
+    for key in ("related_pairs", "unrelated_pairs"):
+        for pair in analysis.get(key) or []:
+            missing = [code for code in pair if code not in languages]
+            if missing:
+                raise ValueError(
+                    f"analysis.{key}: the pair {list(pair)} names {' '.join(missing)}, not a "
+                    "configured language (its claim would drop the pair and still name it)"
+                )
+    for code in analysis.get("high_resource") or []:
+        if code not in languages:
+            raise ValueError(f"analysis.high_resource: {code!r} is not a configured language")
     lens = analysis.get("logit_lens")
     if lens:
         if lens.get("selection") is not None and lens["selection"] not in selections:

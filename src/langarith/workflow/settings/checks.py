@@ -1,36 +1,50 @@
-"""Checks of the workflow configuration, run by ``workflow/rules/common.smk`` before any job.
+"""Checks of the workflow configuration: ``check_everything``, the one entry point, called once
+by ``workflow/rules/common.smk`` before any job (and by the tests).
 
 Every failure is a ``ConfigError`` whose message is one line that starts with the offending key
 (or file), so a bad configuration stops Snakemake with e.g.
 ``langarith: config error: selections.lape-1.top_rate: 1.5 is outside (0, 1)``.
 
-In the order ``common.smk`` runs them:
+In the order ``check_everything`` runs them:
 
 * ``check_config_files``: the config files Snakemake read hold no duplicate key (YAML and JSON
   silently keep the last of two equal keys: two conditions called ``activate`` would run one);
 * ``check_names``: names of models, selections, conditions and the corpus are safe path parts
   (they become wildcards in output paths: ``../x`` or ``a/b`` must never reach one), and the
   selection name ``none`` is reserved for unsteered conditions;
-* ``check_schema``: the JSON schema, reported as one line naming the key;
+* ``check_schema``: the JSON schemas (the main one and one per optional section), reported as
+  one line naming the key; then the schemas' defaults are filled in (Snakemake's ``validate``);
 * ``check_config``: what a schema cannot express (known languages, every language's corpus file
   present, model directories whose architecture has a registered neuron site, a model's
   placement options, no more recording shards than a token budget has batches, conditions,
-  cross-references). Fast: no model is loaded, only a model's ``config.json`` is read.
+  cross-references). Fast: no model is loaded, only a model's ``config.json`` is read;
+* ``resolve_sections``: the optional sections (tasks, fallback, analysis and its logit lens,
+  quality and its calibration) resolved against the rest, and every use of a calibrated
+  condition covered by the calibration;
+* ``check_gpus`` (in Snakemake only): ``--resources gpu=N`` against ``models.<name>.gpus``.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from langarith.core.languages import LANGUAGES
 
-# Names that become path components (wildcards): the schema's ``$defs/name`` pattern.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+# Names that become path components (wildcards): the schema's ``$defs/name`` pattern, matched
+# whole (``fullmatch``: a ``$`` would also match before a trailing newline), at most
+# ``MAX_NAME`` characters (a file name holds 255 bytes, and a name is one part of several).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+MAX_NAME = 100
 RESERVED_SELECTIONS = ("none",)
+# Lists of strings that may hold control characters (a newline ends a generation).
+FREE_TEXT_KEYS = ("stop_strings",)
 _MAX_MESSAGE = 400
 
 
@@ -61,12 +75,14 @@ def forcing_targets(config: Mapping) -> list[str]:
 
 
 def check_config_files(paths: Iterable[str | Path]) -> None:
-    """``ConfigError`` naming the file and line of the first duplicate key in ``paths``."""
-    from langarith.workflow.settings.strict_yaml import find_duplicate_key
+    """``ConfigError`` naming the file (and line) of the first config file in ``paths`` that is
+    not a mapping of keys in JSON or YAML (``strict_yaml.config_file_problem``) or holds a
+    duplicate key. Files that are not there are skipped (Snakemake found them where it looks)."""
+    from langarith.workflow.settings.strict_yaml import config_file_problem, find_duplicate_key
 
     for path in paths:
         if Path(path).is_file():
-            problem = find_duplicate_key(path)
+            problem = config_file_problem(path) or find_duplicate_key(path)
             if problem:
                 raise ConfigError(problem)
 
@@ -76,10 +92,15 @@ def check_config_files(paths: Iterable[str | Path]) -> None:
 
 def check_name(name: object, key: str) -> None:
     """``ConfigError`` unless ``name`` is a safe path component (see ``NAME_PATTERN``)."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ConfigError(
             f"{key}: name {name!r} is not allowed: names become parts of output paths, so they "
             "start with a letter or digit and hold only letters, digits and _ . + -"
+        )
+    if len(name) > MAX_NAME:
+        raise ConfigError(
+            f"{key}: name {name[:20]!r}... is {len(name)} characters long; names become parts "
+            f"of output paths and hold at most {MAX_NAME}"
         )
 
 
@@ -103,6 +124,63 @@ def check_names(config: Mapping) -> None:
                 )
 
 
+# --- values --------------------------------------------------------------------------------
+
+
+def _control_character(text: str) -> str | None:
+    return next((ch for ch in text if unicodedata.category(ch) == "Cc"), None)
+
+
+def _key_part(key: object) -> str:
+    return key if isinstance(key, str) and NAME_PATTERN.fullmatch(key) else repr(key)
+
+
+def check_values(config: Any) -> None:
+    """What no schema keyword can say, for every value of the config at once:
+
+    * every number is finite: NaN passes every bound of a schema (each comparison is false)
+      and infinity passes every lower bound, so ``.nan``/``.inf`` are refused wherever they are;
+    * no key and no string holds a control character (a newline, a tab, NUL...), except the
+      ``stop_strings`` lists: names become file names, and a pattern ending in ``$`` also
+      matches before a trailing newline;
+    * no key is a boolean: YAML reads an unquoted ``no``, ``yes``, ``on`` or ``off`` as one.
+    """
+
+    def walk(value: Any, path: tuple, free: bool) -> None:
+        where = _dotted(path)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(
+                f"{where}: {value!r} is not a finite number (NaN and infinity are never settings)"
+            )
+        if isinstance(value, str) and not free:
+            bad = _control_character(value)
+            if bad is not None:
+                raise ConfigError(
+                    f"{where}: {value!r} holds the control character U+{ord(bad):04X} (a newline, "
+                    "tab or other control character is never part of a setting)"
+                )
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(key, bool):
+                    raise ConfigError(
+                        f"{where}: the key {key!r} is a boolean: YAML reads an unquoted no, yes, "
+                        f"on or off as one; quote it (e.g. 'no')"
+                    )
+                if isinstance(key, str) and _control_character(key) is not None:
+                    bad = _control_character(key)
+                    raise ConfigError(
+                        f"{where}: the key {key!r} holds the control character U+{ord(bad):04X}"
+                    )
+                if isinstance(key, float) and not math.isfinite(key):
+                    raise ConfigError(f"{where}: the key {key!r} is not a finite number")
+                walk(item, (*path, _key_part(key)), free or key in FREE_TEXT_KEYS)
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                walk(item, (*path, i), free)
+
+    walk(config, (), False)
+
+
 # --- JSON schema ---------------------------------------------------------------------------
 
 
@@ -123,18 +201,101 @@ def _load_schema(path: str | Path) -> dict:
         return yaml.safe_load(handle)
 
 
-def _schema_message(error) -> str:
-    """One line for a ``jsonschema`` error: bounds as intervals, long values shortened."""
+def _describe(schema: Any, root: Mapping) -> str:
+    """A few words for what ``schema`` accepts (for the alternatives of ``oneOf``/``anyOf``)."""
+    if not isinstance(schema, Mapping):
+        return "anything"
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, Mapping) else {}
+        return _describe(target, root)
+    if "const" in schema:
+        return repr(schema["const"])
+    if "enum" in schema:
+        return "one of " + ", ".join(repr(v) for v in schema["enum"])
+    kinds = schema.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
+    words = {
+        "array": "a list",
+        "object": "a mapping",
+        "string": "a string",
+        "number": "a number",
+        "integer": "a whole number",
+        "boolean": "true or false",
+        "null": "null",
+    }
+    if kinds == ["array"] and isinstance(schema.get("items"), Mapping):
+        item = _describe(schema["items"], root)
+        return "a list of " + (item[2:] + "s" if item.startswith("a ") else item)
+    return " or ".join(words.get(k, k) for k in kinds) or "a value"
+
+
+def _duplicate(items: Sequence[Any]) -> Any:
+    seen: list[Any] = []
+    for item in items:
+        if item in seen:
+            return item
+        seen.append(item)
+    return None
+
+
+_YAML_BOOLEAN_HINT = (
+    " (YAML reads an unquoted no, yes, on, off, true or false as a boolean: quote it, e.g. 'no')"
+)
+
+
+def _schema_message(error, root: Mapping | None = None) -> str:
+    """One line for a ``jsonschema`` error: bounds as intervals, the alternatives of
+    ``oneOf``/``anyOf`` spelled out, the duplicate of a list, a hint for YAML booleans, the
+    closest known key for an unknown one."""
+    root = root or {}
     schema = error.schema if isinstance(error.schema, Mapping) else {}
+    instance = error.instance
     bounds = ("exclusiveMinimum", "exclusiveMaximum", "minimum", "maximum")
-    if error.validator in bounds and isinstance(error.instance, int | float):
+    if error.validator in bounds and isinstance(instance, int | float):
         low = schema.get("exclusiveMinimum", schema.get("minimum"))
         high = schema.get("exclusiveMaximum", schema.get("maximum"))
         if low is not None and high is not None:
             left = "(" if "exclusiveMinimum" in schema else "["
             right = ")" if "exclusiveMaximum" in schema else "]"
-            return f"{error.instance!r} is outside {left}{low}, {high}{right}"
+            return f"{instance!r} is outside {left}{low}, {high}{right}"
+    if error.validator in ("oneOf", "anyOf"):
+        allowed = " or ".join(_describe(sub, root) for sub in error.validator_value)
+        hint = _YAML_BOOLEAN_HINT if isinstance(instance, bool) else ""
+        return f"{instance!r} is not allowed: expected {allowed}{hint}"
+    if error.validator == "uniqueItems" and isinstance(instance, list):
+        return f"{_duplicate(instance)!r} is listed twice (each entry once)"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = [expected] if isinstance(expected, str) else list(expected)
+        if isinstance(instance, bool) and "string" in expected:
+            return error.message + _YAML_BOOLEAN_HINT
+        if isinstance(instance, float) and instance.is_integer() and "integer" in expected:
+            return (
+                f"{instance!r} is not an integer: write {int(instance)} (a float where a count "
+                "is meant is refused, not rounded)"
+            )
+    if error.validator == "additionalProperties" and isinstance(instance, Mapping):
+        known = list(schema.get("properties") or {})
+        unknown = [k for k in instance if k not in known]
+        close = difflib.get_close_matches(str(unknown[0]), known, n=1) if unknown else []
+        if close:
+            return f"{error.message}; did you mean {close[0]!r}?"
     return error.message
+
+
+def _strict_validator():
+    """Draft 2020-12 with ``integer`` meaning an int: ``4.0`` is not one (jsonschema accepts any
+    integral float as an integer; a job would then get a float where it counts)."""
+    from jsonschema import Draft202012Validator, validators
+
+    def is_integer(_checker, instance) -> bool:
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", is_integer)
+    return validators.extend(Draft202012Validator, type_checker=checker)
 
 
 def check_schema(instance: Any, schema_path: str | Path, where: str = "") -> None:
@@ -142,9 +303,9 @@ def check_schema(instance: Any, schema_path: str | Path, where: str = "") -> Non
 
     ``ConfigError``: one line naming the key (dotted, ``where`` as prefix) and the problem. Nothing
     is changed (Snakemake's ``validate`` fills in defaults afterwards). References to other
-    schema files resolve relative to ``schema_path``.
+    schema files resolve relative to ``schema_path``. ``integer`` means an int: an integral
+    float such as ``4.0`` is refused (see :func:`_strict_validator`).
     """
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
     from referencing import Registry, Resource
 
@@ -163,10 +324,16 @@ def check_schema(instance: Any, schema_path: str | Path, where: str = "") -> Non
     registry = Registry(retrieve=retrieve).with_resource(
         schema["$id"], Resource.from_contents(schema)
     )
-    validator = Draft202012Validator(schema, registry=registry)
+    validator = _strict_validator()(schema, registry=registry)
     error = best_match(validator.iter_errors(instance))
     if error is not None:
-        raise ConfigError(f"{_dotted(list(error.absolute_path), where)}: {_schema_message(error)}")
+        # an alternative that failed inside oneOf/anyOf: name the alternatives instead
+        parent = error.parent
+        if parent is not None and parent.validator in ("oneOf", "anyOf"):
+            if list(parent.absolute_path) == list(error.absolute_path):
+                error = parent
+        where = _dotted(list(error.absolute_path), where)
+        raise ConfigError(f"{where}: {_schema_message(error, schema)}")
 
 
 # --- models --------------------------------------------------------------------------------
@@ -240,6 +407,12 @@ def check_local_model(name: str, path: str) -> None:
             f"{key}: {path!r} has no *.safetensors weights (langarith never loads pickled "
             ".bin/.pt checkpoints; convert them with save_pretrained(safe_serialization=True))"
         )
+    from langarith.io.readers import safetensors_problem
+
+    for weights in sorted(directory.glob("*.safetensors")):
+        problem = safetensors_problem(weights)
+        if problem is not None:
+            raise ConfigError(f"{key}: {problem}")
 
 
 def check_gguf_file(name: str, path: str) -> None:
@@ -282,6 +455,9 @@ def check_models(models: Mapping) -> None:
 
 # --- corpus --------------------------------------------------------------------------------
 
+# The start of a corpus file looked at for binary content (its whole text is read by its job).
+_SNIFF_BYTES = 1 << 16
+
 
 def check_corpus(corpus: Mapping, languages: Sequence[str]) -> None:
     kind = corpus["kind"]
@@ -318,6 +494,14 @@ def check_corpus(corpus: Mapping, languages: Sequence[str]) -> None:
             )
         if file.stat().st_size == 0:
             raise ConfigError(f"corpus.path: the corpus file {str(file)!r} of {lang!r} is empty")
+        with open(file, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+        nul = head.find(b"\x00")
+        if nul >= 0:
+            raise ConfigError(
+                f"corpus.path: {file}: a binary file, not text (a NUL byte at offset {nul}); a "
+                "local corpus is UTF-8 text, one document per line"
+            )
 
 
 # --- conditions and cross-references -------------------------------------------------------
@@ -385,18 +569,80 @@ def check_config(config: Mapping) -> None:
             raise ConfigError(f"forcing.targets: {code!r} is not one of the configured languages")
 
 
-def check_everything(
-    config: Mapping,
-    schema: str | Path,
-    sections: Mapping[str, str | Path] | None = None,
-    configfiles: Iterable[str | Path] = (),
-) -> None:
-    """All checks in ``common.smk``'s order, for callers outside Snakemake (tests, notebooks):
-    config files, names, the schema (plus optional ``{section: schema}``), then semantics."""
-    check_config_files(configfiles)
-    check_names(config)
-    check_schema(config, schema)
-    for section, path in (sections or {}).items():
-        if section in config and Path(path).is_file():
-            check_schema(config[section], path, where=section)
-    check_config(config)
+# --- references to files and models -------------------------------------------------------
+
+# Layer-count keys of a Hugging Face config.json, in the order they are looked for.
+_LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
+
+
+def _layers_in(config_json: Mapping) -> int | None:
+    for part in (config_json.get("text_config"), config_json):
+        if isinstance(part, Mapping):
+            for key in _LAYER_KEYS:
+                value = part.get(key)
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    return value
+    return None
+
+
+def _read_config_json(path: Path) -> Mapping | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, Mapping) else None
+
+
+def model_layer_count(name: str, model: Mapping, prepared: Path) -> tuple[int, str] | None:
+    """``(layers, where it was read)`` of a model, from what is on disk without loading it: a
+    local model's ``config.json``, the prepared directory ``prepared/<name>`` when its manifest
+    records the same source, or the Hugging Face cache for a hub model. ``None`` when none of
+    them is there yet (a model not downloaded or converted): the check is then left to the job.
+    """
+    source = model["source"]
+    candidates: list[Path] = []
+    if source.get("kind") == "local" and source.get("path"):
+        candidates.append(Path(source["path"]) / "config.json")
+    manifest = _read_config_json(prepared / name / "langarith_model.json")
+    if manifest is not None and manifest.get("source") == dict(source):
+        candidates.append(prepared / name / str(manifest.get("path", ".")) / "config.json")
+    if source.get("kind") == "hub" and source.get("id"):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(
+                source["id"], "config.json", revision=source.get("revision")
+            )
+        except Exception:  # noqa: BLE001 - only a shortcut: the job checks again
+            cached = None
+        if isinstance(cached, str):
+            candidates.append(Path(cached))
+    for path in candidates:
+        data = _read_config_json(path) if path.is_file() else None
+        layers = _layers_in(data) if data is not None else None
+        if layers is not None:
+            return layers, str(path)
+    return None
+
+
+def check_layers(config: Mapping, prepared: Path) -> None:
+    """Every condition's ``layers: [first, last]`` within every model's layers (a condition runs
+    on every model), where the layer count can be read before any job."""
+    counts = {}
+    for name, model in config["models"].items():
+        found = model_layer_count(name, model, prepared)
+        if found is not None:
+            counts[name] = found
+    from langarith.core.conditions import parse_condition
+
+    for cond, steps in config["conditions"].items():
+        for i, step in enumerate(parse_condition(cond, steps)):
+            layers = step.layers
+            if layers is None:
+                continue
+            for name, (n, where) in counts.items():
+                if layers[1] >= n:
+                    raise ConfigError(
+                        f"conditions.{cond}[{i}].layers: {list(layers)} reaches layer {layers[1]}, "
+                        f"but model {name!r} has {n} layers (0-{n - 1}; {where})"
+                    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from langarith.core.conditions import is_calibrated
+from langarith.core.conditions import parse_condition
 from langarith.experiments.calibration import ACTIVATION_OPS
 
 QUALITY_DEFAULTS = {
@@ -66,7 +66,7 @@ def check_calibrated_uses(
         )
     for where, selections, conditions, targets in uses:
         for condition in conditions:
-            if not is_calibrated(config["conditions"].get(condition) or []):
+            if not parse_condition(condition, config["conditions"].get(condition)).calibrated:
                 continue
             if calibration is None:
                 raise ValueError(
@@ -126,7 +126,7 @@ def resolve_calibration(config: Mapping) -> dict | None:
     condition = out["condition"]
     if condition is None or condition not in config["conditions"]:
         raise ValueError(f"quality.calibration.condition: {condition!r} is not a condition")
-    ops = [s.get("op") for s in config["conditions"][condition]]
+    ops = parse_condition(condition, config["conditions"][condition]).ops
     if not any(op in ACTIVATION_OPS for op in ops):
         raise ValueError(
             f"quality.calibration.condition: {condition!r} has no additive step to scale"

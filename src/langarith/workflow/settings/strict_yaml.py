@@ -101,3 +101,62 @@ def find_duplicate_key(path: str | Path) -> str | None:
     except DuplicateKeyError as err:
         return str(err)
     return None
+
+
+def config_file_problem(path: str | Path) -> str | None:
+    """What stops ``path`` from being a config file, as ``file:line: what`` (or ``file: what``),
+    or None: missing, unreadable, binary or not UTF-8, empty, not JSON/YAML (a tab in the
+    indentation, a syntax error), or not a mapping of keys at the top level.
+
+    Snakemake reads ``--configfile`` before the Snakefile runs, so the workflow never sees these;
+    ``python -m langarith.workflow.settings FILE`` reports them before a run (README, "What
+    happens when things go wrong").
+    """
+    path = Path(path)
+    if not path.exists():
+        return f"{path}: no such file"
+    if not path.is_file():
+        return f"{path}: not a file"
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return f"{path}: cannot be read ({err.strerror})"
+    if b"\x00" in data:
+        offset = data.index(0)
+        return f"{path}: a binary file, not a JSON or YAML config (a NUL byte at offset {offset})"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        return f"{path}:{line}: not UTF-8 text ({err.reason})"
+    if not text.strip():
+        return f"{path}: empty (a config file is a mapping of keys such as languages, models)"
+    try:
+        documents = [json.loads(text)]  # Snakemake tries JSON first
+    except ValueError:
+        documents = None
+    try:
+        documents = documents if documents is not None else list(yaml.safe_load_all(text))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        where = f"{path}:{line}" if line else str(path)
+        row = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
+        indent = row[: len(row) - len(row.lstrip())]
+        if "\t" in indent or "'\\t'" in str(err.problem):
+            return f"{where}: a tab in the indentation (YAML indents with spaces only)"
+        return f"{where}: not valid YAML ({err.problem})"
+    except yaml.YAMLError as err:
+        return f"{path}: not valid YAML ({err})"
+    documents = [d for d in documents if d is not None]
+    if len(documents) != 1:
+        what = (
+            "holds no settings (only comments)" if not documents else "holds several YAML documents"
+        )
+        return f"{path}: {what}"
+    if not isinstance(documents[0], dict):
+        kind = type(documents[0]).__name__
+        return (
+            f"{path}:1: the top level is a {kind}, not a mapping of keys (languages:, models:, ...)"
+        )
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from langarith.core.conditions import parse_condition
 from langarith.experiments.tasks import TASKS, get_task
 from langarith.experiments.tasks.run import MULTIPLE_CHOICE, TASK_METRICS
 from langarith.experiments.tasks.sources import check_source
@@ -45,9 +46,8 @@ def resolve_task(name: str, raw: Mapping, config: Mapping) -> dict:
                 f"{where}.steer_langs: {code!r} is not one of the configured languages"
             )
     uses_source = any(
-        step.get("lang") == "source"
+        parse_condition(cond, config["conditions"][cond]).acts_on_source
         for cond in raw["conditions"]
-        for step in config["conditions"][cond]
     )
     if uses_source:
         for code in raw["langs"]:
