@@ -6,6 +6,7 @@ thresholds the table applies. Verdicts are written out (``HOLDS`` …), never re
 from __future__ import annotations
 
 import json
+import re
 
 import polars as pl
 import pytest
@@ -14,7 +15,7 @@ from langarith.analysis import claims
 from langarith.analysis.assemble import _fallback_frame, run_findings_job
 from langarith.analysis.findings import DOES_NOT_HOLD, HOLDS, NOT_MEASURABLE
 from langarith.analysis.selection import NeuronTable
-from langarith.analysis.settings import DEFAULTS, resolve_analysis
+from langarith.analysis.settings import DEFAULTS, check_analysis, resolve_analysis
 from langarith.fallback import distribution, step_label
 from langarith.scoring import SCORE_SCHEMA
 
@@ -417,3 +418,60 @@ def test_the_findings_job_measures_every_claim_from_its_files(tmp_path):
     assert table_["verdict"].to_list() == [e[2] for e in expected.values()]
     text = (tmp_path / "findings.md").read_text()
     assert "Summary: 5 hold, 0 do not hold, 3 not measurable here." in text
+
+
+# --------------------------------------------------------------------------- analysis config
+
+
+@pytest.mark.parametrize(
+    ("analysis", "message"),
+    [
+        ({"selection": "b"}, "analysis.selection: 'b' is not one of forcing.selections"),
+        ({"condition": "nope"}, "analysis.condition: 'nope' is not one of forcing.conditions"),
+        (
+            {"additive_condition": "nope"},
+            "analysis.additive_condition: 'nope' is not one of forcing.conditions",
+        ),
+        (
+            {"replacement_condition": "nope"},
+            "analysis.replacement_condition: 'nope' is not one of forcing.conditions",
+        ),
+        ({"logit_lens": {"selection": "zz"}}, "analysis.logit_lens.selection: 'zz' is unknown"),
+        ({"logit_lens": {"condition": "zz"}}, "analysis.logit_lens.condition: 'zz' is unknown"),
+        (
+            {"logit_lens": {"sources": ["en", "ko"]}},
+            "analysis.logit_lens.sources: 'ko' is not a configured language",
+        ),
+        (
+            {"logit_lens": {"targets": ["ja"]}},
+            "analysis.logit_lens.targets: 'ja' is not a configured language",
+        ),
+    ],
+)
+def test_check_analysis_names_the_wrong_key(analysis, message):
+    config = {**CONFIG, "selections": {"a": {}, "b": {}}, "analysis": analysis}
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        check_analysis(config)
+
+
+def test_check_analysis_accepts_known_names():
+    config = {
+        **CONFIG,
+        "selections": {"a": {}, "b": {}},
+        "conditions": {**CONFIG["conditions"], "lens-only": [{"op": "add", "value": "mean"}]},
+        "analysis": {
+            "selection": "a",  # a forcing selection
+            "condition": "add",
+            "additive_condition": "add",
+            "replacement_condition": "rep",
+            # the lens may use any selection and condition, not only the forcing ones
+            "logit_lens": {
+                "selection": "b",
+                "condition": "lens-only",
+                "sources": ["en"],
+                "targets": ["de", "fr"],
+            },
+        },
+    }
+    check_analysis(config)
+    check_analysis(CONFIG)  # no analysis section at all
