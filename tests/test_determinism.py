@@ -139,8 +139,6 @@ def test_two_runs_give_identical_bytes(tmp_path_factory, tiny_llama_dir):
 
 @pytest.mark.slow
 def test_provenance_names_versions_model_and_config(tmp_path_factory, tiny_llama_dir):
-    from langarith.io.provenance import config_hash, file_sha256
-
     workdir = reference_run(tmp_path_factory, tiny_llama_dir)
     record = json.loads((workdir / f"results/provenance/{MODEL}.json").read_text())
     for package in ("torch", "transformers", "snakemake", "langarith"):
@@ -154,9 +152,13 @@ def test_provenance_names_versions_model_and_config(tmp_path_factory, tiny_llama
     assert model["files_sha256"]["model.safetensors"] == sha256(
         tiny_llama_dir / "model.safetensors"
     )
-    assert file_sha256(tiny_llama_dir / "config.json") == model["files_sha256"]["config.json"]
-    # the hash of the config Snakemake ran with (the schema's defaults filled in)
-    assert record["config_sha256"] == config_hash(record["config"])
+    assert model["files_sha256"]["config.json"] == sha256(tiny_llama_dir / "config.json")
+    # the hash of the config Snakemake ran with (the schema's defaults filled in), recomputed
+    # here from its canonical JSON (sorted keys, no whitespace, UTF-8)
+    canonical = json.dumps(
+        record["config"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    assert record["config_sha256"] == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     assert record["config"]["languages"] == ["en", "de"]
     assert record["config"]["models"][MODEL]["trust_remote_code"] is False  # a default
 

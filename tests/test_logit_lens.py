@@ -82,24 +82,38 @@ def test_lens_rows_frame(tiny_llama_dir):
     assert (frame["english_mass"] == 0).all()
 
 
-def test_an_unsteered_prompt_is_read_once_for_every_target(tiny_llama_dir):
+def test_an_unsteered_prompt_is_read_once_for_every_target(tiny_llama_dir, monkeypatch):
+    from langarith.experiments import logit_lens
+
     model, tokenizer = load_tiny(tiny_llama_dir)
     rows = [
         {"prompt": PROMPTS[0], "source_lang": "en", "target_lang": t, "question_idx": 0,
          "steered": False}
         for t in ("de", "fr")
     ]  # fmt: skip
+    read = []  # the prompts that go through the model
+    states = logit_lens.last_position_states
+
+    def counted(model_, tokenizer_, prompts, plans=None):
+        read.extend(prompts)
+        return states(model_, tokenizer_, prompts, plans)
+
+    monkeypatch.setattr(logit_lens, "last_position_states", counted)
     calls = []
 
     def identify(texts):
-        calls.append(len(texts))
+        calls.append(list(texts))
         return ["de"] * len(texts)
 
     frame = lens_rows(model, tokenizer, rows, [[], []], identify, 3, 8)
+    assert read == [PROMPTS[0]]  # one forward pass for both targets
     de, fr = frame.partition_by("target_lang", maintain_order=True)
     assert de["top_probs"].to_list() == fr["top_probs"].to_list()
     np.testing.assert_allclose(de["target_mass"], de["top_probs"].list.sum())
     assert (fr["target_mass"] == 0).all()
     plain = last_position_states(model, tokenizer, PROMPTS[:1])
-    probs, _ = top_tokens(model, plain, 3)
+    probs, ids = top_tokens(model, plain, 3)
     np.testing.assert_allclose(np.array(de["top_probs"].to_list()), probs[0].numpy(), rtol=1e-6)
+    # every distinct top token of that one reading is identified once: the second target
+    # adds no call
+    assert sum(len(c) for c in calls) == len(set(ids.flatten().tolist()))

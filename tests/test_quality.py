@@ -97,9 +97,16 @@ def test_resolve_quality_defaults():
 def test_perplexity_matches_a_direct_computation(tiny_llama_dir):
     model, tokenizer = load_tiny(tiny_llama_dir)
     texts = [SENTENCE, LOOP, "", SENTENCE, "Hallo"]
+    rows = []  # the texts the model reads, one batch row each
+    handle = model.base_model.register_forward_pre_hook(
+        lambda _m, _args, kwargs: rows.append(kwargs["input_ids"].shape[0]), with_kwargs=True
+    )
     got = perplexities(model, tokenizer, texts, batch_size=2)
+    handle.remove()
     assert got[2] is None  # empty output
-    assert got[0] == got[3]  # duplicates computed once
+    # duplicates computed once: 3 distinct non-empty texts in batches of 2
+    assert rows == [2, 1]
+    assert got[0] == got[3]
     for text, value in zip(texts, got):
         if not text:
             continue

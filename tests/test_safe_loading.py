@@ -240,43 +240,65 @@ def test_a_hub_download_fetches_no_pickles_and_no_code(monkeypatch, tmp_path):
 # --- unpickling ------------------------------------------------------------------------------
 
 
+def unpickling_problems(path: Path, tree: ast.AST) -> list[str]:
+    """Calls of ``tree`` that could unpickle arbitrary objects."""
+    problems = []
+    for call in calls(tree):
+        name = dotted(call.func)
+        if name == "torch.load":
+            value = keyword(call, "weights_only")
+            if not (isinstance(value, ast.Constant) and value.value is True):
+                problems.append(f"{where(path, call)}: torch.load without weights_only=True")
+        if name in ("pickle.load", "pickle.loads", "dill.load", "joblib.load"):
+            problems.append(f"{where(path, call)}: {name} unpickles arbitrary objects")
+        if name in ("np.load", "numpy.load"):
+            value = keyword(call, "allow_pickle")
+            if isinstance(value, ast.Constant) and value.value is True:
+                problems.append(f"{where(path, call)}: np.load(allow_pickle=True)")
+    for node in ast.walk(tree):  # `from torch import load` would hide a call from the scan
+        if isinstance(node, ast.ImportFrom) and node.module in ("torch", "pickle"):
+            if "load" in {a.name for a in node.names}:
+                problems.append(f"{where(path, node)}: from {node.module} import load")
+    return problems
+
+
+def snakefile_unpickling_problems(path: Path, text: str) -> list[str]:
+    """Lines of a Snakefile that call ``torch.load`` without ``weights_only=True``."""
+    return [
+        f"{path.name}:{number}: torch.load"
+        for number, line in enumerate(text.splitlines(), 1)
+        if "torch.load(" in line and "weights_only=True" not in line
+    ]
+
+
 def test_every_torch_load_uses_weights_only():
     problems = []
     for path in python_files():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for call in calls(tree):
-            name = dotted(call.func)
-            if name == "torch.load":
-                value = keyword(call, "weights_only")
-                if not (isinstance(value, ast.Constant) and value.value is True):
-                    problems.append(f"{where(path, call)}: torch.load without weights_only=True")
-            if name in ("pickle.load", "pickle.loads", "dill.load", "joblib.load"):
-                problems.append(f"{where(path, call)}: {name} unpickles arbitrary objects")
-            if name in ("np.load", "numpy.load"):
-                value = keyword(call, "allow_pickle")
-                if isinstance(value, ast.Constant) and value.value is True:
-                    problems.append(f"{where(path, call)}: np.load(allow_pickle=True)")
-        for node in ast.walk(tree):  # `from torch import load` would hide a call from the scan
-            if isinstance(node, ast.ImportFrom) and node.module in ("torch", "pickle"):
-                assert "load" not in {a.name for a in node.names}, where(path, node)
+        problems += unpickling_problems(path, ast.parse(path.read_text(encoding="utf-8")))
     for path in SMK_FILES:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if "torch.load(" in line and "weights_only=True" not in line:
-                problems.append(f"{path.relative_to(REPO)}:{number}: torch.load")
+        problems += snakefile_unpickling_problems(path, path.read_text(encoding="utf-8"))
     assert problems == []
 
 
-def test_the_scan_sees_a_torch_load_without_weights_only(tmp_path):
+def test_the_scan_sees_a_torch_load_without_weights_only():
     tree = ast.parse(
-        "import torch\nx = torch.load('a.pt')\ny = torch.load('b.pt', weights_only=True)"
+        "import torch, pickle, numpy as np\n"
+        "x = torch.load('a.pt')\n"
+        "y = torch.load('b.pt', weights_only=True)\n"
+        "z = torch.load('c.pt', weights_only=False)\n"
+        "w = pickle.loads(b'')\n"
+        "v = np.load('d.npy', allow_pickle=True)\n"
+        "u = np.load('e.npy')\n"
+        "from torch import load\n"
     )
-    found = [
-        c.lineno
-        for c in calls(tree)
-        if dotted(c.func) == "torch.load"
-        and not isinstance(keyword(c, "weights_only"), ast.Constant)
-    ]
-    assert found == [2]
+    lines = [int(p.split(":")[1]) for p in unpickling_problems(REPO / "x.py", tree)]
+    assert sorted(lines) == [2, 4, 5, 6, 8]
+    smk = (
+        "rule a:\n    run:\n"
+        "        torch.load(input[0])\n"
+        "        torch.load(input[1], weights_only=True)\n"
+    )
+    assert snakefile_unpickling_problems(Path("x.smk"), smk) == ["x.smk:3: torch.load"]
 
 
 # --- shell strings ---------------------------------------------------------------------------

@@ -51,7 +51,9 @@ def test_the_whole_dag_runs_and_writes_every_output(tiny_run):
         assert stats["n_tokens"].unique().to_list() == [2000]  # the budget binds
     for selection in ["lape-10", "lape-20"]:
         neurons = pl.read_parquet(workdir / f"results/neurons/tiny/{selection}.parquet")
+        assert neurons.height > 0  # an empty selection would steer nothing
         assert set(neurons["lang"]) <= {"en", "de", "fr", "zh", "es"}
+        assert neurons["layer"].is_between(0, 2).all() and neurons["neuron"].is_between(0, 47).all()
         assert (workdir / f"results/neurons/tiny/{selection}.pt").is_file()
     scores = pl.read_parquet(workdir / "results/scores/tiny/forcing.parquet")
     assert set(scores["condition"]) == {"baseline", "activate", "deactivate-activate"}
@@ -61,6 +63,27 @@ def test_the_whole_dag_runs_and_writes_every_output(tiny_run):
     # 2 sources x 5 targets x 6 questions per condition
     cells = scores.filter((pl.col("test_lang") != "all") & (pl.col("metric") == "success_rate"))
     assert cells.group_by("condition").agg(pl.col("n").sum())["n"].to_list() == [60, 60, 60]
+    # every score recomputed from the language-ID file of its condition
+    for condition, selection in [
+        ("baseline", "none"),
+        ("activate", "lape-10"),
+        ("deactivate-activate", "lape-10"),
+    ]:
+        lid = pl.read_parquet(
+            workdir / f"results/langid/tiny/{selection}/forcing/{condition}.parquet"
+        )
+        rows = scores.filter(pl.col("condition") == condition)
+        value = {
+            (r["test_lang"], r["steer_lang"], r["metric"]): r["value"]
+            for r in rows.iter_rows(named=True)
+        }
+        hits = (lid["pred_lang"] == lid["target_lang"]).to_list()
+        assert value[("all", "all", "success_rate")] == pytest.approx(sum(hits) / len(hits))
+        probs = lid["target_prob"].to_list()
+        assert value[("all", "all", "target_prob")] == pytest.approx(sum(probs) / len(probs))
+        for (source, target), cell in lid.group_by(["source_lang", "target_lang"]):
+            right = sum(p == target for p in cell["pred_lang"])
+            assert value[(source, target, "success_rate")] == pytest.approx(right / cell.height)
     for path in [
         "results/figures/tiny/none/forcing/baseline.png",
         "results/figures/tiny/lape-10/forcing/activate.png",

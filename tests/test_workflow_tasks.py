@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 import re
+import string
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -16,11 +18,9 @@ from conftest import REPO, load_tiny
 from test_workflow import tiny_config
 
 from langarith.core.conditions import build_plan, parse_condition
-from langarith.experiments.steered_job import SteeredJob
+from langarith.core.plans import NeuronOp
 from langarith.experiments.tasks import get_task
-from langarith.experiments.tasks.run import load_task_items, task_requests, task_scores
 from langarith.io.activations import read_tables
-from langarith.io.langid import LanguageIdentifier
 from langarith.io.pack import load_pack
 from langarith.io.selection import read_selection
 from langarith.model.generation import generate
@@ -104,61 +104,118 @@ def test_the_baseline_runs_once_per_test_language_and_steering_covers_the_grid(r
             assert steered["loglik_pred"].is_not_null().all()
 
 
-def test_steered_outputs_equal_a_direct_run_from_the_pipeline_files(run, tiny_llama_dir):
+def hand_plan(workdir, test_lang: str, steer_lang: str) -> list[NeuronOp]:
+    """deactivate-activate written out from the run's files: set the test language's neurons
+    to 0 in every layer, then add the steered language's mean activation (act_sum / n_tokens)
+    to its neurons."""
+    neurons = pl.read_parquet(workdir / f"results/neurons/{MODEL}/{SEL}.parquet")
+
+    def ids(lang, layer):
+        rows = neurons.filter((pl.col("lang") == lang) & (pl.col("layer") == layer))
+        return np.sort(rows["neuron"].to_numpy()).astype(np.int64)
+
+    stats = pl.read_parquet(workdir / f"results/activations/{MODEL}/{steer_lang}.parquet")
+    mean = {
+        (layer, neuron): act_sum / n
+        for layer, neuron, act_sum, n in stats.select(
+            "layer", "neuron", "act_sum", "n_tokens"
+        ).iter_rows()
+    }
+    plan = []
+    for layer in range(3):
+        if len(idx := ids(test_lang, layer)):
+            plan.append(NeuronOp("set", layer, idx, np.zeros(len(idx))))
+    for layer in range(3):
+        if len(idx := ids(steer_lang, layer)):
+            values = np.array([mean[(layer, int(i))] for i in idx])
+            plan.append(NeuronOp("add", layer, idx, values))
+    return plan
+
+
+def test_steered_outputs_equal_generation_under_a_plan_built_by_hand(run, tiny_llama_dir):
     workdir, config = run
     task, condition = "qa", "deactivate-activate"  # source -> test language, target -> steered
     settings = config["tasks"][task]
-    neurons = read_selection(
-        workdir / f"results/neurons/{MODEL}/{SEL}.parquet",
-        workdir / f"results/neurons/{MODEL}/{SEL}.json",
-    )
-    tables = read_tables(
-        config["languages"],
-        [workdir / f"results/activations/{MODEL}/{lang}.parquet" for lang in config["languages"]],
-    )
-    steps = parse_condition(condition, config["conditions"][condition])
-    items = load_task_items(task, settings["source"], settings["langs"], settings["max_items"])
-    reqs = task_requests(items, settings["steer_langs"], SteeredJob(steps, neurons, tables))
+    assert config["conditions"][condition] == [
+        {"op": "set", "lang": "source", "value": 0.0},
+        {"op": "add", "lang": "target", "value": "mean", "strength": 1.0},
+    ]
     model, tokenizer = load_tiny(tiny_llama_dir)
-    spec = get_task(task).SPEC
-    direct = [
-        generate(
+    frame = generations(workdir, SEL, task, condition)
+    assert frame.height == (
+        len(settings["langs"]) * len(settings["steer_langs"]) * settings["max_items"]
+    )
+    plans = {}
+    for row in frame.iter_rows(named=True):
+        key = (row["source_lang"], row["target_lang"])
+        if key not in plans:
+            plans[key] = hand_plan(workdir, *key)
+        direct = generate(
             model,
             tokenizer,
-            [r.item.prompt],
-            [r.plan],
+            [row["prompt"]],
+            [plans[key]],
             max_new_tokens=settings["generation"]["max_new_tokens"],
-            stop_strings=spec.stop_strings,
+            stop_strings=get_task(task).SPEC.stop_strings,
             progress=False,
         )[0]
-        for r in reqs
-    ]
-    frame = generations(workdir, SEL, task, condition)
-    assert frame["output"].to_list() == direct
-    assert frame["target_lang"].to_list() == [r.steer_lang for r in reqs]
+        assert row["output"] == direct, key
+    assert any(plans.values())  # the selection is not empty: something was steered
 
 
-def test_scores_equal_a_recomputation_and_improvements_are_differences(run):
+def squad_normalize(text: str) -> str:
+    """SQuAD v1.1's answer normalisation, written out here: lowercase, no ASCII punctuation,
+    no articles, single spaces (the run's qa languages, en and de, are written with spaces)."""
+    text = "".join(ch for ch in text.lower() if ch not in string.punctuation)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def expected_cell_metrics(task: str, cell: pl.DataFrame) -> dict[str, float]:
+    """The metrics of one cell from the generation columns, without the project's scorers
+    (f1 is left to the unit tests: ``test_task_run``, ``test_scoring``)."""
+    if task == "qa":
+        hits = [
+            any(squad_normalize(out) == squad_normalize(gold) for gold in golds)
+            for out, golds in zip(cell["output"], cell["references"])
+        ]
+        return {"exact_match": 100.0 * sum(hits) / len(hits)}
+    gold = cell["gold_index"]
+    return {  # reading: the parsed answer and the log-likelihood argmax written by the job
+        "accuracy": 100.0 * float((cell["parsed_pred"] == gold).fill_null(False).mean()),
+        "parse_rate": 100.0 * float(cell["parsed_pred"].is_not_null().mean()),
+        "accuracy_loglik": 100.0 * float((cell["loglik_pred"] == gold).mean()),
+    }
+
+
+def test_scores_are_the_generations_scored_and_improvements_are_differences(run):
     workdir, config = run
-    identifier = LanguageIdentifier()
-    expected_metrics = {
-        "translation": {"bleu", "chrf++", "anchor_sentence_bleu", "lid_reference_rate"},
+    metrics = {
         "qa": {"exact_match", "f1"},
         "reading": {"accuracy", "accuracy_loglik", "parse_rate"},
-        "nli": {"accuracy", "accuracy_loglik", "entailment"},
     }
+    assert set(config["tasks"]) == set(metrics)  # this run has no translation or nli
     for task, settings in config["tasks"].items():
         scores = pl.read_parquet(workdir / f"results/scores/{MODEL}/{task}.parquet")
         (condition,) = [c for c in settings["conditions"] if c != "baseline"]
-        parts = [
-            ("none", generations(workdir, "none", task, "baseline")),
-            (SEL, generations(workdir, SEL, task, condition)),
+        langs, steer_langs = settings["langs"], settings["steer_langs"]
+        # every cell of the grid once, with every metric, and improvements of the steered ones
+        cells = [("none", "baseline", t, "none") for t in langs] + [
+            (SEL, condition, t, s) for t in langs for s in steer_langs
         ]
-        again = task_scores(
-            parts, MODEL, task, "baseline", identifier if task == "translation" else None
-        )
-        assert scores.equals(again, null_equal=True)
-        assert expected_metrics[task] <= set(scores["metric"])
+        expected_keys = {(*cell, m) for cell in cells for m in metrics[task]} | {
+            (*cell, f"{m}_improvement") for cell in cells[len(langs) :] for m in metrics[task]
+        }
+        keys = scores.select("selection", "condition", "test_lang", "steer_lang", "metric").rows()
+        assert sorted(keys) == sorted(expected_keys)
+        assert set(scores["n"]) == {settings["max_items"]}
+        value = {key: v for key, v in zip(keys, scores["value"])}
+        for selection, cond, test, steer in cells:
+            frame = generations(workdir, selection, task, cond)
+            cell = frame.filter((pl.col("source_lang") == test) & (pl.col("target_lang") == steer))
+            assert cell.height == settings["max_items"]
+            for metric, expected in expected_cell_metrics(task, cell).items():
+                got = value[(selection, cond, test, steer, metric)]
+                assert got == pytest.approx(expected), (task, cond, test, steer, metric)
         base = scores.filter(pl.col("condition") == "baseline")
         steered = scores.filter(
             (pl.col("condition") == condition) & ~pl.col("metric").str.ends_with("_improvement")
@@ -167,12 +224,15 @@ def test_scores_equal_a_recomputation_and_improvements_are_differences(run):
             b = base.filter(
                 (pl.col("test_lang") == row["test_lang"]) & (pl.col("metric") == row["metric"])
             )["value"][0]
-            gain = scores.filter(
-                (pl.col("condition") == condition)
-                & (pl.col("test_lang") == row["test_lang"])
-                & (pl.col("steer_lang") == row["steer_lang"])
-                & (pl.col("metric") == row["metric"] + "_improvement")
-            )["value"][0]
+            gain = value[
+                (
+                    SEL,
+                    condition,
+                    row["test_lang"],
+                    row["steer_lang"],
+                    row["metric"] + "_improvement",
+                )
+            ]
             assert gain == pytest.approx(row["value"] - b, nan_ok=True)
 
 
