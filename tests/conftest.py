@@ -134,3 +134,41 @@ def load_tiny(path: Path):
     model = transformers.AutoModelForCausalLM.from_pretrained(path).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     return model, tokenizer
+
+
+SELECTION_LANGS = ["en", "de", "fr", "zh"]
+
+
+@pytest.fixture(scope="session")
+def pipeline_files(tmp_path_factory):
+    """Activation statistics of ``SELECTION_LANGS`` shaped like the tiny models' MLPs (3 layers
+    x 48 neurons), the LAPE outputs and a steering pack, written by the pipeline's functions."""
+    import numpy as np
+
+    from langarith.io.activations import ActivationStats
+    from langarith.io.pack import export_pack
+    from langarith.io.selection import run_lape
+
+    root = tmp_path_factory.mktemp("pack")
+    rng = np.random.default_rng(7)
+    paths, stats = [], []
+    for k, lang in enumerate(SELECTION_LANGS):
+        n = 1000 + 100 * k
+        p = rng.beta(0.5, 3.0, size=(3, 48)) * 0.8
+        p[:, k * 2 : k * 2 + 3] = rng.uniform(0.93, 0.99, size=(3, 3))  # language neurons
+        act_sum = rng.normal(0.1 * k, 0.5, size=(3, 48)) * n
+        s = ActivationStats(
+            n_tokens=n,
+            n_active=np.round(p * n).astype(np.int64),
+            act_sum=act_sum,
+            act_sq_sum=act_sum**2 / n + n,
+        )
+        path = root / f"{lang}.parquet"
+        s.write(path)
+        paths.append(path)
+        stats.append(s)
+    neurons, masks, summary = root / "sel.parquet", root / "sel.pt", root / "sel.json"
+    run_lape(stats, SELECTION_LANGS, 0.1, 0.95, 0.95, neurons, masks, summary)
+    pack_dir = root / "pack"
+    meta = export_pack(neurons, summary, paths, SELECTION_LANGS, pack_dir, {"model": "tiny"})
+    return {"neurons": neurons, "summary": summary, "stats": paths, "pack": pack_dir, "meta": meta}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import load_tiny
+from conftest import SELECTION_LANGS, load_tiny
 
 from langarith.core.plans import NeuronOp
 from langarith.experiments.logit_lens import (
@@ -117,3 +117,55 @@ def test_an_unsteered_prompt_is_read_once_for_every_target(tiny_llama_dir, monke
     # every distinct top token of that one reading is identified once: the second target
     # adds no call
     assert sum(len(c) for c in calls) == len(set(ids.flatten().tolist()))
+
+
+def test_the_lens_job_takes_a_calibrated_condition_s_alpha_per_target(
+    pipeline_files, tiny_llama_dir, tmp_path
+):
+    """The logit lens runs on the one steered-job skeleton: a calibrated condition reads α per
+    target from the calibration file, exactly as the same condition with that α written in."""
+    import json
+
+    import polars as pl
+    from conftest import REPO
+
+    from langarith.experiments.logit_lens import run_logit_lens_job
+    from langarith.model.loading import prepare_model
+
+    model_dir = tmp_path / "model"
+    prepare_model({"kind": "local", "path": str(tiny_llama_dir)}, model_dir)
+    calibration = tmp_path / "calibration.json"
+    alphas = {"de": 4.0, "fr": 0.0}
+    calibration.write_text(json.dumps({"targets": {t: {"alpha": a} for t, a in alphas.items()}}))
+    deactivate = {"op": "set", "lang": "source", "value": 0.0}
+
+    def lens(name, add, targets, calibration_file=None):
+        return run_logit_lens_job(
+            model_dir=str(model_dir),
+            model_options={},
+            questions=str(REPO / "resources" / "prompts" / "forcing.tsv"),
+            activation_files=[str(p) for p in pipeline_files["stats"]],
+            neurons=str(pipeline_files["neurons"]),
+            summary=str(pipeline_files["summary"]),
+            steps=[deactivate, {"op": "add", "lang": "target", "value": "mean", **add}],
+            condition=name,
+            languages=SELECTION_LANGS,
+            sources=["en"],
+            targets=targets,
+            top_k=3,
+            batch_size=1,  # one prompt a pass: rows compare bit for bit across runs
+            langid_model=None,
+            output=str(tmp_path / f"{name}.parquet"),
+            calibration=calibration_file,
+        )
+
+    calibrated = lens("calibrated", {"strength": "calibrated"}, ["de", "fr"], str(calibration))
+    for target, alpha in alphas.items():
+        fixed = lens(f"fixed-{target}", {"strength": alpha}, [target])
+        mine = calibrated.filter(pl.col("target_lang") == target)
+        assert mine.height == fixed.height > 0
+        assert mine.equals(fixed), target
+    steered = calibrated.filter(pl.col("steered"))
+    assert steered.filter(pl.col("target_lang") == "de")["top_probs"].to_list() != (
+        steered.filter(pl.col("target_lang") == "fr")["top_probs"].to_list()
+    )  # α 4 vs α 0: the targets really differ

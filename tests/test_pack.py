@@ -8,18 +8,18 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, load_tiny
+from conftest import REPO, SELECTION_LANGS, load_tiny
 
 from langarith.core.conditions import build_plan, parse_condition
 from langarith.io.activations import ActivationStats, read_tables
 from langarith.io.pack import FORMAT, check_sites, export_pack, load_pack
-from langarith.io.selection import read_selection, run_lape
+from langarith.io.selection import read_selection
 from langarith.model.generation import generate
 from langarith.model.loading import prepare_model
 from langarith.model.sites import find_sites
 from langarith.model.steering import steer
 
-LANGS = ["en", "de", "fr", "zh"]
+LANGS = SELECTION_LANGS
 LAYERS, WIDTH = 3, 48  # the tiny models of conftest
 CONDITIONS = {
     "activate": [{"op": "add", "lang": "target", "value": "mean", "strength": 1.0}],
@@ -33,34 +33,6 @@ CONDITIONS = {
     "scale-late": [{"op": "scale", "lang": "target", "strength": 3.0, "layers": [1, 2]}],
     "fixed": [{"op": "set", "lang": "zh", "value": -1.5}],
 }
-
-
-@pytest.fixture(scope="module")
-def pipeline_files(tmp_path_factory):
-    """Activation statistics, LAPE outputs and a pack, written by the pipeline's functions."""
-    root = tmp_path_factory.mktemp("pack")
-    rng = np.random.default_rng(7)
-    paths, stats = [], []
-    for k, lang in enumerate(LANGS):
-        n = 1000 + 100 * k
-        p = rng.beta(0.5, 3.0, size=(LAYERS, WIDTH)) * 0.8
-        p[:, k * 2 : k * 2 + 3] = rng.uniform(0.93, 0.99, size=(LAYERS, 3))  # language neurons
-        act_sum = rng.normal(0.1 * k, 0.5, size=(LAYERS, WIDTH)) * n
-        s = ActivationStats(
-            n_tokens=n,
-            n_active=np.round(p * n).astype(np.int64),
-            act_sum=act_sum,
-            act_sq_sum=act_sum**2 / n + n,
-        )
-        path = root / f"{lang}.parquet"
-        s.write(path)
-        paths.append(path)
-        stats.append(s)
-    neurons, masks, summary = root / "sel.parquet", root / "sel.pt", root / "sel.json"
-    run_lape(stats, LANGS, 0.1, 0.95, 0.95, neurons, masks, summary)
-    pack_dir = root / "pack"
-    meta = export_pack(neurons, summary, paths, LANGS, pack_dir, {"model": "tiny"})
-    return {"neurons": neurons, "summary": summary, "stats": paths, "pack": pack_dir, "meta": meta}
 
 
 def plans_equal(a, b) -> bool:
