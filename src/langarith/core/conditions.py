@@ -27,14 +27,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from langarith.core.plans import NeuronOp
-
-if TYPE_CHECKING:  # the selection type lives with its reader; core reads no files
-    from langarith.core.selection import NeuronSet
+from langarith.core.selection import NeuronSet
 
 STEP_OPS = ("set", "scale", "add", "replace", "diffmean")
 CALIBRATED = "calibrated"  # the strength of a step whose α comes from the calibration
@@ -147,8 +144,8 @@ def is_calibrated(steps: Sequence[Step | Mapping]) -> bool:
 
 
 def unsteered_condition(names: Sequence[str], conditions: Mapping[str, Sequence]) -> str | None:
-    """The first of ``names`` whose condition (raw config steps) has no steps: the baseline."""
-    return next((name for name in names if not conditions[name]), None)
+    """The first of ``names`` whose condition (raw config steps) is unsteered: the baseline."""
+    return next((name for name in names if parse_condition(name, conditions[name]).unsteered), None)
 
 
 def with_alpha(
