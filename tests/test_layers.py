@@ -77,6 +77,33 @@ def test_core_needs_neither_torch_nor_files():
         assert not calls & {"read_text", "read_parquet", "write_parquet", "open"}, path
 
 
+def test_every_langarith_import_of_the_package_scripts_and_tests_resolves():
+    """A name imported from a moved module fails here, not in a workflow job minutes later."""
+    import importlib
+
+    sources = [
+        p
+        for folder in ("src", "tests", "workflow/scripts", "benchmarks")
+        for p in (REPO / folder).rglob("*.py")
+    ]
+    missing = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (
+                isinstance(node, ast.ImportFrom) and (node.module or "").startswith("langarith")
+            ):
+                continue
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                if hasattr(module, alias.name):
+                    continue
+                try:
+                    importlib.import_module(f"{node.module}.{alias.name}")
+                except ModuleNotFoundError:
+                    missing.append(f"{path.relative_to(REPO)}: {node.module}.{alias.name}")
+    assert not missing, "\n".join(missing)
+
+
 def test_no_import_circle():
     graph = imports()
     state: dict[str, int] = {}  # 1: on the current path, 2: done
