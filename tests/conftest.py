@@ -167,14 +167,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not skipped:
         return
     reasons: dict[str, int] = {}
+    files: dict[str, set[str]] = {}
     for report in skipped:
         longrepr = report.longrepr
         reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
         reason = reason.removeprefix("Skipped: ")
         reasons[reason] = reasons.get(reason, 0) + 1
+        files.setdefault(reason, set()).add(report.nodeid.split("::")[0])
     terminalreporter.section("skipped, by reason")
     for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
         terminalreporter.write_line(f"{count:5d}  {reason}")
+        terminalreporter.write_line(f"       in {', '.join(sorted(files[reason]))}")
     shared = sum(n for reason, n in reasons.items() if reason.startswith(SHARED_SKIP_REASON))
     if shared:
         terminalreporter.write_line(
