@@ -57,10 +57,9 @@ def hub_error_line(
     repo_id: str,
     revision: str | None = None,
     setting: str = "",
-    config: str | None = None,
 ) -> str | None:
     """The one-line message for ``err`` raised while reading ``repo_id`` (``kind``: ``model``
-    or ``dataset``) at ``revision`` / dataset ``config``; ``setting`` names the config key that
+    or ``dataset``) at ``revision``; ``setting`` names the config key that
     holds the id (``models.llama.source``, ``corpus``). ``None`` if ``err`` is of another kind."""
     from huggingface_hub import errors as hub
 
@@ -107,11 +106,7 @@ def hub_error_line(
             return revision_line
         return missing_line
     if match := re.search(r"BuilderConfig '([^']*)' not found\. Available: (\[.*\])", text):
-        return (
-            f"the {name}{where} has no config {match[1]!r} (language config"
-            f"{f' {config!r}' if config and config != match[1] else ''}); "
-            f"its configs are {match[2]}"
-        )
+        return f"the {name}{where} has no config {match[1]!r}; its configs are {match[2]}"
     if isinstance(err, ConnectionError) and "Couldn't reach" in text:
         return offline_line
     for e in _chain(err):
