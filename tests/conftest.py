@@ -1,13 +1,19 @@
-"""Shared fixtures: tiny random models built from a config, a tokenizer trained on the spot,
-and the real data subsets in ../shared/data (never copied into the repo)."""
+"""Shared fixtures: tiny random models built from a config, a tokenizer trained on the spot on
+text of the repository (tests/repo_text.py), a local corpus of that text for the workflow runs,
+and the real data subsets in ../shared/data (never copied into the repo), which only the tests of
+the real-data loaders need."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import repo_text
 import torch
 import yaml
 
@@ -18,7 +24,7 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-TOKENIZER_LANGS = ("eng_Latn", "deu_Latn", "fra_Latn", "zho_Hans", "rus_Cyrl", "spa_Latn")
+SHARED_SKIP_REASON = "the shared evaluation data is not at"
 
 
 def write_config(workdir: Path, config: dict) -> Path:
@@ -43,20 +49,38 @@ def snakemake_argv(
 
 
 def shared_data() -> Path:
+    """The real data subsets (FLORES-200, XQuAD, Belebele, XNLI), or skip: only for the tests of
+    the loaders and scorers on real data; everything else uses :func:`repo_corpus`."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"the shared evaluation data is not at {SHARED_DATA}")
+        pytest.skip(f"{SHARED_SKIP_REASON} {SHARED_DATA}")
     return SHARED_DATA
 
 
+_REPO_CORPUS: list[Path] = []
+
+
+def repo_corpus() -> Path:
+    """A local corpus directory (``{flores}.txt``, one document per line, 200 lines for each of
+    the 21 languages) of the repository's own text, written once per test session."""
+    if not _REPO_CORPUS:
+        directory = Path(tempfile.mkdtemp(prefix="langarith-repo-corpus-"))
+        atexit.register(shutil.rmtree, directory, True)
+        _REPO_CORPUS.append(repo_text.write_corpus(directory))
+    return _REPO_CORPUS[0]
+
+
+def repo_lines(lang: str, n: int) -> list[str]:
+    """``n`` lines of the repository's text of ``lang`` (ISO 639-1), repeated when used up."""
+    return repo_text.lines(lang, n)
+
+
 def train_tokenizer(out_dir: Path, vocab_size: int = 600):
-    """A byte-level BPE tokenizer trained on FLORES sentences (a few seconds, no download)."""
+    """A byte-level BPE tokenizer trained on the repository's text of all 21 languages (the
+    prompts and the built-in task sets; a second, no download, no ../shared)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    lines = []
-    for code in TOKENIZER_LANGS:
-        path = shared_data() / "flores200_devtest" / f"{code}.txt"
-        lines += path.read_text(encoding="utf-8").splitlines()[:200]
+    lines = [line for lang in repo_text.LANGUAGES for line in repo_text.sentences(lang)]
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -172,3 +196,30 @@ def pipeline_files(tmp_path_factory):
     pack_dir = root / "pack"
     meta = export_pack(neurons, summary, paths, SELECTION_LANGS, pack_dir, {"model": "tiny"})
     return {"neurons": neurons, "summary": summary, "stats": paths, "pack": pack_dir, "meta": meta}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line per skip reason with its count, and a line saying how many tests skipped only
+    because ../shared/data is absent (the real-data loader tests)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    files: dict[str, set[str]] = {}
+    for report in skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+        files.setdefault(reason, set()).add(report.nodeid.split("::")[0])
+    terminalreporter.section("skipped, by reason")
+    for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{count:5d}  {reason}")
+        terminalreporter.write_line(f"       in {', '.join(sorted(files[reason]))}")
+    shared = sum(n for reason, n in reasons.items() if reason.startswith(SHARED_SKIP_REASON))
+    if shared:
+        terminalreporter.write_line(
+            f"{shared} of {len(skipped)} skipped tests need the real data subsets in {SHARED_DATA} "
+            "(the tests of the real-data loaders and scorers); a clone without ../shared runs "
+            "everything else"
+        )

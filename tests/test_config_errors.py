@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, shared_data
+from conftest import REPO, repo_corpus, repo_lines
 
 from langarith.experiments.tasks import get_task
 from langarith.workflow.settings import ConfigError, check_everything
@@ -56,9 +56,9 @@ def fake_model(
 
 @pytest.fixture
 def base(tmp_path) -> dict:
-    """The tiny test config (.test/) with a fake local model and the FLORES corpus."""
+    """The tiny test config (.test/) with a fake local model and the repository's text as corpus."""
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
-    config["corpus"]["path"] = str(shared_data() / "flores200_devtest")
+    config["corpus"]["path"] = str(repo_corpus())
     config["models"]["tiny"]["source"]["path"] = str(fake_model(tmp_path / "model"))
     return config
 
@@ -662,15 +662,14 @@ def test_a_corpus_below_the_budget_is_recorded_whole_normalised_by_its_own_count
     from langarith.model.loading import prepare_model
     from langarith.model.recording import record_corpus
 
-    flores = shared_data() / "flores200_devtest"
     model_dir = tmp_path / "models" / "tiny"
     model_dir.parent.mkdir()
     prepare_model({"kind": "local", "path": str(tiny_llama_dir)}, model_dir)
     sizes = {"en": 40, "de": 4}  # sentences: de has far fewer tokens than en
     recording = {"chunk_tokens": 64, "batch_size": 4, "max_tokens": 100_000, "prepend_bos": True}
     stats = {}
-    for lang, code in (("en", "eng_Latn"), ("de", "deu_Latn")):
-        lines = (flores / f"{code}.txt").read_text(encoding="utf-8").splitlines()[: sizes[lang]]
+    for lang in ("en", "de"):
+        lines = repo_lines(lang, sizes[lang])
         corpus = tmp_path / f"{lang}.parquet"
         write_corpus([Document(str(i), t) for i, t in enumerate(lines)], corpus, source=lang)
         with caplog.at_level(logging.WARNING, logger="langarith"):

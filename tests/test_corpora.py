@@ -8,7 +8,7 @@ import tarfile
 
 import polars as pl
 import pytest
-from conftest import load_tiny, shared_data
+from conftest import load_tiny, repo_lines, shared_data
 
 from langarith.io.corpora import (
     Document,
@@ -161,7 +161,7 @@ def test_tokens_are_taken_as_the_documents_stream_and_stop_at_the_budget(tiny_ll
     cut at exactly ``max_tokens``; no document after the encoding batch that fills the budget
     is read."""
     tokenizer = load_tiny(tiny_llama_dir)[1]
-    lines = (shared_data() / "flores200_devtest" / "deu_Latn.txt").read_text().splitlines()
+    lines = repo_lines("de", 200)
     encoded = [tokenizer(line, add_special_tokens=False)["input_ids"] for line in lines[:100]]
     direct = [t for ids in encoded for t in ids]
     needed = next(i + 1 for i in range(100) if sum(map(len, encoded[: i + 1])) >= 500)
@@ -190,7 +190,7 @@ def test_recording_a_corpus_cut_short_by_its_fetch_budget_names_the_budget(
 
     model_dir = tmp_path / "tiny"
     prepare_model({"kind": "local", "path": str(tiny_llama_dir)}, model_dir)
-    lines = (shared_data() / "flores200_devtest" / "deu_Latn.txt").read_text().splitlines()[:20]
+    lines = repo_lines("de", 20)
     docs = [Document(str(i), t) for i, t in enumerate(lines)]
     recording = {"chunk_tokens": 64, "batch_size": 4, "max_tokens": 100_000}
     cut = tmp_path / "cut.parquet"

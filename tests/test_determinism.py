@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from conftest import REPO, shared_data, snakemake_argv, write_config
+from conftest import REPO, repo_corpus, snakemake_argv, write_config
 
 MODEL = "tiny"
 # What the crash and determinism tests build: selections, generations, scores, provenance.
@@ -37,7 +37,7 @@ def small_config(model_dir: Path) -> dict:
     for section in OPTIONAL_SECTIONS:
         config.pop(section, None)
     config["languages"] = ["en", "de"]
-    config["corpus"]["path"] = str(shared_data() / "flores200_devtest")
+    config["corpus"]["path"] = str(repo_corpus())
     config["models"][MODEL]["source"]["path"] = str(model_dir)
     config["models"][MODEL]["gpus"] = 0  # CPU jobs: two run side by side on the two cores
     config["selections"] = {"lape-10": config["selections"]["lape-10"]}

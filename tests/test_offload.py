@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from accelerate.utils.offload import OffloadedWeightsLoader
-from conftest import load_tiny, shared_data
+from conftest import load_tiny, repo_lines
 
 from langarith.core.plans import NeuronOp
 from langarith.io.activations import ActivationStats
@@ -99,7 +99,7 @@ def test_config_device_map_with_disk_offload_records_the_unsplit_statistics(
 def test_recording_job_honours_the_model_config_device_map(model_dir, tmp_path):
     """``record_corpus`` (the recording job) with ``device_map: auto`` bounded by ``max_memory``
     and with an explicit map: the statistics of the job without placement options."""
-    lines = (shared_data() / "flores200_devtest" / "eng_Latn.txt").read_text().splitlines()[:30]
+    lines = repo_lines("en", 80)
     corpus = tmp_path / "en.parquet"
     write_corpus([Document(str(i), t) for i, t in enumerate(lines)], corpus, source="en")
     recording = {"chunk_tokens": 64, "batch_size": 4, "max_tokens": 1000, "prepend_bos": True}

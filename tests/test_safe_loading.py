@@ -14,6 +14,7 @@ import ast
 import fnmatch
 import json
 import re
+import types
 from pathlib import Path
 
 import pytest
@@ -212,7 +213,12 @@ def test_a_hub_download_fetches_no_pickles_and_no_code(monkeypatch, tmp_path):
         snapshot.mkdir(parents=True, exist_ok=True)
         return str(snapshot)
 
+    def fake_model_info(self, repo_id, revision=None, **kwargs):  # the file list, no network
+        files = ["config.json", "model.safetensors", "pytorch_model.bin", "modeling_custom.py"]
+        return types.SimpleNamespace(siblings=[types.SimpleNamespace(rfilename=f) for f in files])
+
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", fake_model_info)
     (tmp_path / "models").mkdir()
     manifest = prepare_model({"kind": "hub", "id": "org/model"}, tmp_path / "models" / "m")
     assert manifest["revision"] == "abc123"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import shared_data
+from conftest import repo_lines
 from test_reruns import scheduled, small_config
 from test_workflow import snakemake
 
@@ -58,7 +58,7 @@ def test_shard_numbers_are_checked():
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, tiny_llama_dir):
-    """A prepared tiny model and an English corpus of 40 FLORES sentences."""
+    """A prepared tiny model and an English corpus of 40 lines of the repository's text."""
     from langarith.io.corpora import Document, write_corpus
     from langarith.model.loading import prepare_model
 
@@ -66,7 +66,7 @@ def prepared(tmp_path_factory, tiny_llama_dir):
     model_dir = root / "models" / "tiny"
     model_dir.parent.mkdir()
     prepare_model({"kind": "local", "path": str(tiny_llama_dir)}, model_dir)
-    lines = (shared_data() / "flores200_devtest" / "eng_Latn.txt").read_text().splitlines()[:40]
+    lines = repo_lines("en", 40)
     corpus = root / "en.parquet"
     write_corpus([Document(str(i), t) for i, t in enumerate(lines)], corpus, source="en")
     return str(model_dir), str(corpus)

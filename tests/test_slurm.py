@@ -25,7 +25,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from conftest import REPO, shared_data, snakemake_argv
+from conftest import REPO, repo_corpus, snakemake_argv
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ def small_tiny_config(model_dir: Path) -> dict:
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     config = {key: config[key] for key in schema["required"]}  # the optional analyses go
-    config["corpus"]["path"] = str(shared_data() / "flores200_devtest")
+    config["corpus"]["path"] = str(repo_corpus())
     config["models"]["tiny"]["source"]["path"] = str(model_dir)
     config["models"]["tiny"]["gpus"] = 1  # record/generate jobs ask SLURM for one GPU
     config["languages"] = LANGS

@@ -1,5 +1,5 @@
-"""A real snakemake run of the tiny config (.test/) on a tiny local model and FLORES text,
-and the config checks that must fail before any job runs."""
+"""A real snakemake run of the tiny config (.test/) on a tiny local model and a corpus of the
+repository's own text, and the config checks that must fail before any job runs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from conftest import REPO, shared_data, snakemake_argv, write_config
+from conftest import REPO, repo_corpus, snakemake_argv, write_config
 from test_conventions import REPORT_CATEGORIES
 
 pytestmark = pytest.mark.slow
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def tiny_config(model_dir: Path) -> dict:
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
-    config["corpus"]["path"] = str(shared_data() / "flores200_devtest")
+    config["corpus"]["path"] = str(repo_corpus())
     config["models"]["tiny"]["source"]["path"] = str(model_dir)
     return config
 

@@ -8,6 +8,7 @@ step is independent of where the weights came from.
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import shutil
 import tempfile
@@ -52,6 +53,56 @@ def _convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
+# What a transformers model directory needs from a hub repository, besides its weights. Meta's
+# native checkpoint (``original/``) is never read by transformers.
+HUB_FILES = ["*.json", "tokenizer*", "*.model", "*.txt"]
+HUB_IGNORED = ["original/*"]
+
+
+def hub_weight_patterns(files: list[str] | None) -> list[str]:
+    """The safetensors of a hub repository with these ``files`` that transformers loads: the
+    ``model*.safetensors`` (one file or shards with their index) where the repository has them,
+    so that a second copy in another format beside them (Mistral's ``consolidated.safetensors``,
+    as big again) is not downloaded; else every ``*.safetensors``."""
+    top_level = [f for f in files or [] if "/" not in f]
+    if any(fnmatch.fnmatch(f, "model*.safetensors") for f in top_level):
+        return ["model*.safetensors"]
+    return ["*.safetensors"]
+
+
+def _download_hub_model(source: Mapping[str, Any]) -> Path:
+    """``snapshot_download`` of the model ``source`` (only what transformers loads); a hub
+    failure becomes one ``ValueError`` line naming the repository and what to do."""
+    from huggingface_hub import HfApi, constants, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from langarith.io.hub_errors import hub_error_line
+
+    repo_id, revision = source["id"], source.get("revision")
+    try:
+        files = None
+        if not constants.is_offline_mode():
+            try:  # the file list, to choose the weights (offline, the cache decides)
+                info = HfApi().model_info(repo_id, revision=revision)
+                files = [s.rfilename for s in info.siblings or []]
+            except HfHubHTTPError:
+                raise
+            except Exception:  # no network: snapshot_download falls back to the cache
+                files = None
+        path = snapshot_download(
+            repo_id,
+            revision=revision,
+            allow_patterns=HUB_FILES + hub_weight_patterns(files),
+            ignore_patterns=HUB_IGNORED,
+        )
+    except Exception as err:
+        line = hub_error_line(err, "model", repo_id, revision, setting="source.id")
+        if line is None:
+            raise
+        raise ValueError(line) from err
+    return Path(path)
+
+
 def prepare_model(source: dict, model_dir: str | Path) -> dict:
     """Materialise the model ``source`` (a config dict) as ``model_dir``; return its manifest."""
     kind = source.get("kind")
@@ -83,13 +134,7 @@ def prepare_model(source: dict, model_dir: str | Path) -> dict:
                 raise ValueError(f"local model path {str(path)!r} has no config.json")
             manifest["path"] = str(path)
         else:  # hub
-            from huggingface_hub import snapshot_download
-
-            path = snapshot_download(
-                source["id"],
-                revision=source.get("revision"),
-                allow_patterns=["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt"],
-            )
+            path = _download_hub_model(source)
             manifest["path"] = str(path)
             manifest["revision"] = Path(path).name
         write_manifest(staging, manifest)

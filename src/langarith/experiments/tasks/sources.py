@@ -107,6 +107,9 @@ def load_hub_rows(source: Mapping[str, Any], lang: str, default_split: str) -> l
     try:
         dataset = datasets.load_dataset(source["path"], config, **kwargs)
     except Exception as err:  # network, missing file, unknown config: one clear line
+        from langarith.io.hub_errors import hub_error_line
+
+        line = hub_error_line(err, "dataset", source["path"], kwargs.get("revision"))
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"hub dataset {where} (language {lang!r}): {first}") from err
+        raise ValueError(f"hub dataset {where} (language {lang!r}): {line or first}") from err
     return dataset.to_list()

@@ -78,11 +78,21 @@ def take_documents(
 
 
 def read_language(corpus: Mapping, lang: str) -> Fetched:
+    """``lang``'s documents; a failure to reach the dataset (gated, missing, no such revision
+    or config, offline) is one ``ValueError`` line naming it and what to do."""
+    from langarith.io.hub_errors import hub_error_line
+
     source = f"{corpus['dataset']!r} ({lang})"
-    return take_documents(
-        open_stream(corpus, lang),
-        corpus.get("text_field", "text"),
-        source,
-        corpus.get("max_documents"),
-        corpus.get("max_chars"),
-    )
+    try:
+        return take_documents(
+            open_stream(corpus, lang),
+            corpus.get("text_field", "text"),
+            source,
+            corpus.get("max_documents"),
+            corpus.get("max_chars"),
+        )
+    except Exception as err:  # streaming: the hub may fail on the first rows, not on open
+        line = hub_error_line(err, "dataset", corpus["dataset"], corpus.get("revision"), "corpus")
+        if line is None:
+            raise
+        raise ValueError(f"{line} (language {lang!r})") from err
