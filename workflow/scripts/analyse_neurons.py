@@ -1,4 +1,5 @@
-from langarith.analysis import counts, figures, overlap
+from langarith.analysis import counts, overlap
+from langarith.figures import neurons as figures
 from langarith.io.atomic import write_parquet
 from langarith.io.selection import read_selection
 from langarith.workflow.jobs import job_logging
