@@ -134,3 +134,11 @@ def load_tiny(path: Path):
     model = transformers.AutoModelForCausalLM.from_pretrained(path).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     return model, tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_dag(tmp_path_factory, tiny_llama_dir):
+    """The whole tiny DAG, run once per session (tests/workflow_run.py); tests only read it."""
+    from workflow_run import run_shared
+
+    return run_shared(tmp_path_factory.mktemp("tiny-dag"), tiny_llama_dir)
