@@ -223,3 +223,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             "(the tests of the real-data loaders and scorers); a clone without ../shared runs "
             "everything else"
         )
+
+
+@pytest.fixture(scope="session")
+def tiny_dag(tmp_path_factory, tiny_llama_dir):
+    """The whole tiny DAG, run once per session (tests/workflow_run.py); tests only read it."""
+    from workflow_run import run_shared
+
+    return run_shared(tmp_path_factory.mktemp("tiny-dag"), tiny_llama_dir)

@@ -1,4 +1,5 @@
-"""A real snakemake run of the analysis and quality rules on the tiny config (.test/)."""
+"""The analysis, findings, logit lens, quality and calibration outputs of the shared tiny run
+(``conftest.tiny_dag``)."""
 
 from __future__ import annotations
 
@@ -6,59 +7,15 @@ import json
 
 import polars as pl
 import pytest
-from test_workflow import snakemake, tiny_config
 
 from langarith.analysis.findings import VERDICTS
 
 pytestmark = pytest.mark.slow
 
-TARGETS = [
-    "results/findings/tiny.md",
-    "results/figures/tiny/lape-10/neurons/overlap.png",
-    "results/figures/tiny/lape-10/logit_lens/deactivate-activate.png",
-    "results/figures/tiny/quality/forcing.png",
-    "results/figures/tiny/lape-10/calibration.png",
-    "results/figures/tiny/lape-10/forcing/calibrated.png",
-    "results/packs/tiny/lape-10",
-]
-# a flag first: the helper's `--resources` would swallow the targets otherwise
-TARGETING = ["--nolock", *TARGETS]
 
-
-def small_config(model_dir) -> dict:
-    """The tiny config cut to what these rules need (every job costs an interpreter start)."""
-    config = tiny_config(model_dir)
-    for section in ("tasks", "fallback"):
-        config.pop(section, None)
-    config["languages"] = ["en", "de"]
-    config["selections"] = {"lape-10": config["selections"]["lape-10"]}
-    config["conditions"]["deactivate-replace"] = [
-        {"op": "set", "lang": "source", "value": 0.0},
-        {"op": "replace", "lang": "target", "value": "mean"},
-    ]
-    config["conditions"]["calibrated"] = [
-        {"op": "set", "lang": "source", "value": 0.0},
-        {"op": "add", "lang": "target", "value": "mean", "strength": "calibrated"},
-    ]
-    config["forcing"].update(
-        conditions=["deactivate-activate", "deactivate-replace", "calibrated"], sources=["en"]
-    )
-    config["analysis"]["logit_lens"]["targets"] = ["de"]
-    config["quality"]["calibration"]["targets"] = "all"  # the forcing targets: de, en
-    return config
-
-
-@pytest.fixture(scope="module")
-def analysis_run(tmp_path_factory, tiny_llama_dir):
-    workdir = tmp_path_factory.mktemp("analysis")
-    config = small_config(tiny_llama_dir)
-    snakemake(workdir, config, *TARGETING)
-    return workdir, config
-
-
-def test_neuron_tables_and_figures(analysis_run):
-    workdir, _ = analysis_run
-    for selection in ("lape-10",):
+def test_neuron_tables_and_figures(tiny_dag):
+    workdir = tiny_dag.workdir
+    for selection in ("lape-10", "lape-20"):
         base = workdir / f"results/analysis/tiny/{selection}/neurons"
         per_language = pl.read_parquet(base / "per_language.parquet")
         neurons = pl.read_parquet(workdir / f"results/neurons/tiny/{selection}.parquet")
@@ -73,8 +30,8 @@ def test_neuron_tables_and_figures(analysis_run):
             assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_findings_table_has_every_claim_with_a_verdict(analysis_run):
-    workdir, _ = analysis_run
+def test_findings_table_has_every_claim_with_a_verdict(tiny_dag):
+    workdir = tiny_dag.workdir
     table = pl.read_parquet(workdir / "results/findings/tiny.parquet")
     claims = set(table["claim_id"])
     assert {
@@ -87,10 +44,14 @@ def test_findings_table_has_every_claim_with_a_verdict(analysis_run):
         "fallback-language",
     } <= claims
     assert set(table["verdict"]) <= set(VERDICTS)
-    # no tasks, no fallback in this config: nothing to measure
-    absent = ["cross-lingual-steering-helps", "fallback-language"]
-    rows = table.filter(pl.col("claim_id").is_in(absent))
-    assert rows.height == 2 and set(rows["verdict"]) == {"not measurable here"}
+    # tasks and fallback in this run: both measured, recomputed below from their files
+    # (a run without them, "not measurable here": tests/test_findings_claims.py)
+    measured = ["cross-lingual-steering-helps", "fallback-language"]
+    rows = table.filter(pl.col("claim_id").is_in(measured))
+    assert rows.height == 2 and "not measurable here" not in set(rows["verdict"])
+    value = dict(table.select("claim_id", "value").iter_rows())
+    assert value["cross-lingual-steering-helps"] == pytest.approx(best_task_gain(workdir))
+    assert value["fallback-language"] == pytest.approx(fallback_share(workdir, source="en"))
     # additive − replacement: the success rates recomputed from the language-ID files
     success = {}
     for condition in ("deactivate-activate", "deactivate-replace"):
@@ -102,33 +63,69 @@ def test_findings_table_has_every_claim_with_a_verdict(analysis_run):
     assert claim["value"][0] == pytest.approx(
         success["deactivate-activate"] - success["deactivate-replace"]
     )
+    # the neuron claims once per selection, the findings selection (lape-10) in the summary
     present = table.filter(pl.col("claim_id") == "deeper-layers")
-    assert present.height == 1 and present["value"][0] is not None
+    assert sorted(present["selection"]) == ["lape-10", "lape-20"]
+    assert present["value"].is_not_null().all()
     text = (workdir / "results/findings/tiny.md").read_text()
     assert text.startswith("# Findings") and "| claim (paper) |" in text
 
 
-def test_quality_lens_and_calibration_outputs(analysis_run):
-    workdir, config = analysis_run
+def best_task_gain(workdir) -> float:
+    """The largest gain of a cross-lingual steered cell over its test language's baseline, in
+    the default metric of each task (analysis.task_metrics)."""
+    metric = {"translation": "chrf++", "qa": "f1", "reading": "accuracy", "nli": "accuracy"}
+    gains = []
+    for task, name in metric.items():
+        scores = pl.read_parquet(workdir / f"results/scores/tiny/{task}.parquet")
+        rows = scores.filter(pl.col("metric") == name).iter_rows(named=True)
+        rows = [r for r in rows if r["test_lang"] != "all" and r["steer_lang"] != "all"]
+        base = {r["test_lang"]: r["value"] for r in rows if r["condition"] == "baseline"}
+        gains += [
+            r["value"] - base[r["test_lang"]]
+            for r in rows
+            if r["condition"] != "baseline" and r["test_lang"] != r["steer_lang"]
+        ]
+    assert gains
+    return max(gains)
+
+
+def fallback_share(workdir, source: str) -> float:
+    """The largest share of fallback answers not in ``source`` over the deactivation steps,
+    minus the share with nothing deactivated (from the per-language counts)."""
+    dist = pl.read_parquet(workdir / "results/fallback/tiny/lape-10/languages.parquet")
+    shares = {}
+    for row in dist.iter_rows(named=True):
+        other, total = shares.get(row["deactivated"], (0, 0))
+        shares[row["deactivated"]] = (
+            other + row["count"] * (row["pred_lang"] != source),
+            total + row["count"],
+        )
+    ratio = {step: other / total for step, (other, total) in shares.items()}
+    return max(v for step, v in ratio.items() if step != "") - ratio[""]
+
+
+def test_quality_lens_and_calibration_outputs(tiny_dag):
+    workdir, config = tiny_dag.workdir, tiny_dag.config
     summary = pl.read_parquet(workdir / "results/quality/tiny/forcing.parquet")
     overall = summary.filter(pl.col("target_lang") == "all")
-    assert set(overall["condition"]) == {"deactivate-activate", "deactivate-replace", "calibrated"}
+    assert set(overall["condition"]) == set(config["forcing"]["conditions"])
     assert (overall["success_and_fluent"] <= overall["success_rate"]).all()
     quality = "results/quality/tiny/lape-10/forcing/deactivate-activate.parquet"
     per_output = pl.read_parquet(workdir / quality)
     assert {"repetition", "distinct_2", "perplexity", "pred_lang"} <= set(per_output.columns)
     assert per_output.filter(pl.col("output") != "")["perplexity"].min() > 1
     lens = pl.read_parquet(workdir / "results/logit_lens/tiny/lape-10/deactivate-activate.parquet")
-    assert set(lens["target_lang"]) == {"de"} and set(lens["steered"]) == {True, False}
-    assert lens.height == 6 * 1 * 2 * 3  # questions x targets x (un)steered x layers
+    assert set(lens["target_lang"]) == {"de", "zh"} and set(lens["steered"]) == {True, False}
+    assert lens.height == 6 * 2 * 2 * 3  # questions x targets x (un)steered x layers
     calibration = json.loads((workdir / "results/calibration/tiny/lape-10.json").read_text())
-    assert set(calibration["targets"]) == {"de", "en"}
+    assert set(calibration["targets"]) == set(config["languages"])  # "all": forcing targets
     for choice in calibration["targets"].values():
         assert choice["alpha"] in config["quality"]["calibration"]["grid"]
 
 
-def test_the_calibrated_condition_runs_and_its_alpha_is_in_the_pack(analysis_run):
-    workdir, _ = analysis_run
+def test_the_calibrated_condition_runs_and_its_alpha_is_in_the_pack(tiny_dag):
+    workdir, config = tiny_dag.workdir, tiny_dag.config
     calibration = json.loads((workdir / "results/calibration/tiny/lape-10.json").read_text())
     scores = pl.read_parquet(workdir / "results/scores/tiny/forcing.parquet")
     cells = scores.filter(
@@ -136,15 +133,13 @@ def test_the_calibrated_condition_runs_and_its_alpha_is_in_the_pack(analysis_run
         & (pl.col("metric") == "success_rate")
         & (pl.col("test_lang") != "all")
     )
-    assert sorted(cells["steer_lang"]) == ["de", "en"]  # one cell per calibrated target
+    # one cell per forcing source and calibrated target
+    sources, targets = config["forcing"]["sources"], config["languages"]
+    assert sorted(cells.select("test_lang", "steer_lang").rows()) == sorted(
+        (s, t) for s in sources for t in targets
+    )
     pack = json.loads((workdir / "results/packs/tiny/lape-10/pack.json").read_text())
     assert pack["calibration"]["alpha"] == {
         target: choice["alpha"] for target, choice in calibration["targets"].items()
     }
     assert pack["calibration"]["condition"] == calibration["condition"]
-
-
-def test_a_second_run_has_nothing_to_do(analysis_run):
-    workdir, config = analysis_run
-    result = snakemake(workdir, config, "--dry-run", *TARGETS)
-    assert "Nothing to be done" in result.stdout + result.stderr

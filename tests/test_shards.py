@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import repo_lines
-from test_reruns import scheduled, small_config
-from test_workflow import snakemake
+from test_reruns import scheduled
+from workflow_run import snakemake, tiny_config
 
 from langarith.io.activations import ActivationStats
 from langarith.io.shards import max_shards, merge_shards, shard_bounds
@@ -135,8 +135,22 @@ def test_merge_refuses_shards_that_do_not_belong_together(tmp_path, files, messa
 
 LANGS = ("en", "de")
 TARGETS = [f"results/activations/tiny/{lang}.parquet" for lang in LANGS]
-# a flag first: test_workflow.snakemake's `--resources` would swallow the targets otherwise
+# a flag first: workflow_run.snakemake's `--resources` would swallow the targets otherwise
 RUN = ["--nolock", *TARGETS]
+
+
+def small_config(model_dir):
+    config = tiny_config(model_dir)
+    config["languages"] = ["en", "de", "zh"]
+    config["selections"] = {"lape-10": {"top_rate": 0.1}, "lape-20": {"top_rate": 0.2}}
+    config["conditions"] = {
+        "baseline": [],
+        "activate": [{"op": "add", "lang": "target", "value": "mean", "strength": 1.0}],
+    }
+    config["forcing"].update(selections=["lape-10"], conditions=["baseline", "activate"])
+    for section in ("tasks", "fallback", "analysis", "quality"):
+        config.pop(section, None)
+    return config
 
 
 def shard_config(model_dir, shards: int) -> dict:

@@ -1,49 +1,52 @@
-"""A real snakemake run of the tiny config (.test/) on a tiny local model and a corpus of the
-repository's own text, and the config checks that must fail before any job runs."""
+"""The shared run of the whole tiny DAG (``conftest.tiny_dag``: the .test config on a tiny local
+model and the repository's own text): every output of ``rule all`` exists, forcing outputs and
+the report. A bad config stopping a real Snakemake run in one line: tests/test_config_errors.py."""
 
 from __future__ import annotations
 
 import html
 import json
 import re
-import subprocess
-from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
-from conftest import REPO, repo_corpus, snakemake_argv, write_config
+from conftest import REPO
 from test_conventions import REPORT_CATEGORIES
+from workflow_run import ALL_OUTPUTS, FORCING_CONDITIONS, rule_all_inputs, snakemake
 
 pytestmark = pytest.mark.slow
 
 
-def tiny_config(model_dir: Path) -> dict:
-    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
-    config["corpus"]["path"] = str(repo_corpus())
-    config["models"]["tiny"]["source"]["path"] = str(model_dir)
-    return config
+def test_every_output_of_rule_all_is_made_and_not_empty(tiny_dag):
+    assert sorted(rule_all_inputs(tiny_dag.log)) == sorted(ALL_OUTPUTS)
+    for name in ALL_OUTPUTS:
+        path = tiny_dag.workdir / name
+        # a directory output: its files (Snakemake's hidden `.snakemake_timestamp` left out)
+        if path.is_dir():
+            files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        else:
+            files = [path] if path.is_file() else []
+        assert files and all(f.stat().st_size > 0 for f in files), name
+        for file in files:
+            if file.suffix == ".png":
+                assert file.read_bytes()[:4] == b"\x89PNG", file
+            elif file.suffix == ".parquet":
+                assert pl.read_parquet(file).height > 0, file
+            elif file.suffix == ".json":
+                assert json.loads(file.read_text()), file
 
 
-def snakemake(workdir: Path, config: dict, *args: str, check: bool = True):
-    configfile = write_config(workdir, config)
-    cmd = snakemake_argv(workdir, configfile, "--resources", "gpu=1", *args)
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
-    return result
+def test_the_provenance_record_is_the_shared_runs(tiny_dag, tiny_llama_dir):
+    """What the record holds: tests/test_determinism.py (its own run); here, that it is this
+    run's: the config it ran with and the model it read."""
+    record = json.loads((tiny_dag.workdir / "results/provenance/tiny.json").read_text())
+    assert record["config"]["forcing"]["conditions"] == list(FORCING_CONDITIONS)
+    assert record["config"]["languages"] == tiny_dag.config["languages"]
+    assert record["model"]["source"] == {"kind": "local", "path": str(tiny_llama_dir)}
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, tiny_llama_dir):
-    workdir = tmp_path_factory.mktemp("workflow")
-    config = tiny_config(tiny_llama_dir)
-    snakemake(workdir, config)
-    return workdir, config
-
-
-def test_the_whole_dag_runs_and_writes_every_output(tiny_run):
-    workdir, _ = tiny_run
+def test_the_whole_dag_runs_and_writes_every_output(tiny_dag):
+    workdir = tiny_dag.workdir
     for lang in ["en", "de", "fr", "zh", "es"]:
         stats = pl.read_parquet(workdir / f"results/activations/tiny/{lang}.parquet")
         assert stats.columns == ["layer", "neuron", "n_tokens", "n_active", "act_sum", "act_sq_sum"]
@@ -56,19 +59,17 @@ def test_the_whole_dag_runs_and_writes_every_output(tiny_run):
         assert neurons["layer"].is_between(0, 2).all() and neurons["neuron"].is_between(0, 47).all()
         assert (workdir / f"results/neurons/tiny/{selection}.pt").is_file()
     scores = pl.read_parquet(workdir / "results/scores/tiny/forcing.parquet")
-    assert set(scores["condition"]) == {"baseline", "activate", "deactivate-activate"}
+    assert set(scores["condition"]) == set(FORCING_CONDITIONS)
     overall = scores.filter((pl.col("test_lang") == "all") & (pl.col("metric") == "success_rate"))
-    assert overall.height == 3
+    assert overall.height == len(FORCING_CONDITIONS)
     assert all(0.0 <= v <= 1.0 for v in overall["value"])
     # 2 sources x 5 targets x 6 questions per condition
     cells = scores.filter((pl.col("test_lang") != "all") & (pl.col("metric") == "success_rate"))
-    assert cells.group_by("condition").agg(pl.col("n").sum())["n"].to_list() == [60, 60, 60]
+    per_condition = cells.group_by("condition").agg(pl.col("n").sum())["n"].to_list()
+    assert per_condition == [60] * len(FORCING_CONDITIONS)
     # every score recomputed from the language-ID file of its condition
-    for condition, selection in [
-        ("baseline", "none"),
-        ("activate", "lape-10"),
-        ("deactivate-activate", "lape-10"),
-    ]:
+    for condition in FORCING_CONDITIONS:
+        selection = "none" if condition == "baseline" else "lape-10"
         lid = pl.read_parquet(
             workdir / f"results/langid/tiny/{selection}/forcing/{condition}.parquet"
         )
@@ -84,16 +85,14 @@ def test_the_whole_dag_runs_and_writes_every_output(tiny_run):
         for (source, target), cell in lid.group_by(["source_lang", "target_lang"]):
             right = sum(p == target for p in cell["pred_lang"])
             assert value[(source, target, "success_rate")] == pytest.approx(right / cell.height)
-    for path in [
-        "results/figures/tiny/none/forcing/baseline.png",
-        "results/figures/tiny/lape-10/forcing/activate.png",
-        "results/figures/tiny/lape-10/forcing/deactivate-activate.png",
-    ]:
+    for condition in FORCING_CONDITIONS:
+        selection = "none" if condition == "baseline" else "lape-10"
+        path = f"results/figures/tiny/{selection}/forcing/{condition}.png"
         assert (workdir / path).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_generations_and_langid_follow_the_schema(tiny_run):
-    workdir, _ = tiny_run
+def test_generations_and_langid_follow_the_schema(tiny_dag):
+    workdir = tiny_dag.workdir
     gen = pl.read_parquet(workdir / "results/generations/tiny/lape-10/forcing/activate.parquet")
     assert gen.columns[:7] == [
         "item_id",
@@ -113,12 +112,6 @@ def test_generations_and_langid_follow_the_schema(tiny_run):
     assert {"pred_lang", "pred_prob", "target_prob"} <= set(lid.columns)
 
 
-def test_a_second_run_has_nothing_to_do(tiny_run):
-    workdir, config = tiny_run
-    result = snakemake(workdir, config, "--dry-run")
-    assert "Nothing to be done" in result.stdout + result.stderr
-
-
 def report_variable(page: str, name: str):
     """A JavaScript variable of Snakemake's HTML report: `<script id="name">var name = {...};`."""
     start = page.index(f"var {name} = ", page.index(f'<script id="{name}">'))
@@ -135,8 +128,8 @@ def rendered_caption(template: str, wildcards: dict[str, str]) -> str:
     return " ".join(text.replace("``", "").split())
 
 
-def test_report_shows_every_figure_with_its_caption(tiny_run, tmp_path):
-    workdir, config = tiny_run
+def test_report_shows_every_figure_with_its_caption(tiny_dag, tmp_path):
+    workdir, config = tiny_dag.workdir, tiny_dag.config
     snakemake(workdir, config, "--report", str(tmp_path / "report.html"))
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     results = report_variable(page, "results")
@@ -160,29 +153,3 @@ def test_report_shows_every_figure_with_its_caption(tiny_run, tmp_path):
         assert len(matches) == 1, f"{path}: caption {shown[:200]!r} matches {matches}"
         used.update(matches)
     assert used == set(captions)  # the .test config draws every kind of figure
-
-
-@pytest.mark.parametrize(
-    ("edit", "message"),
-    [
-        (lambda c: c.update(languages=["en", "xx"]), "languages"),
-        (lambda c: c["selections"]["lape-10"].update(top_rate=1.5), "top_rate"),
-        (lambda c: c["forcing"].update(sources=["ko"]), "forcing.sources: 'ko'"),
-        (lambda c: c["forcing"].update(conditions=["nope"]), "forcing.conditions: 'nope'"),
-        (
-            lambda c: c["conditions"].update(bad=[{"op": "add", "lang": "target", "value": "x"}]),
-            "conditions.bad[0]",
-        ),
-        (
-            lambda c: c["models"]["tiny"]["source"].update(path="/no/such/model"),
-            "models.tiny.source.path",
-        ),
-    ],
-)
-def test_bad_config_fails_before_any_job_with_one_line(tmp_path, tiny_llama_dir, edit, message):
-    config = tiny_config(tiny_llama_dir)
-    edit(config)
-    result = snakemake(tmp_path, config, "--dry-run", check=False)
-    assert result.returncode != 0
-    assert message in result.stdout + result.stderr
-    assert not (tmp_path / "results").exists()

@@ -1,21 +1,17 @@
-"""A real snakemake run of the tasks, the fallback experiment and the packs on the tiny config
-(.test/), checked against direct recomputations from the files the run wrote."""
+"""The tasks, the fallback experiment and the packs of the shared tiny run (``conftest.tiny_dag``),
+checked against direct recomputations from the files the run wrote."""
 
 from __future__ import annotations
 
 import copy
 import re
 import string
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-import yaml
-from conftest import REPO, load_tiny
-from test_workflow import tiny_config
+from conftest import load_tiny
+from workflow_run import snakemake
 
 from langarith.core.conditions import build_plan, parse_condition
 from langarith.core.plans import NeuronOp
@@ -28,21 +24,6 @@ from langarith.model.generation import generate
 pytestmark = pytest.mark.slow
 
 MODEL, SEL = "tiny", "lape-10"
-
-
-def snakemake(workdir: Path, config: dict, *args: str, dry_run: bool = False):
-    """Run snakemake on this file's targets (``test_workflow.snakemake`` puts extra arguments
-    after ``--resources``, where targets would be read as resources)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [sys.executable, "-m", "snakemake", *targets(config), "-s", str(REPO / "Snakefile")]
-    cmd += ["-d", str(workdir), "--configfile", str(config_path), "--cores", "2"]
-    cmd += ["--resources", "gpu=1", *(["--dry-run"] if dry_run else []), *args]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
-    return result
 
 
 def targets(config: dict) -> list[str]:
@@ -60,29 +41,14 @@ def targets(config: dict) -> list[str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_llama_dir):
-    workdir = tmp_path_factory.mktemp("tasks")
-    config = tiny_config(tiny_llama_dir)
-    # Smaller than .test (test_workflow.py runs all of it): three languages, one generative and
-    # one multiple-choice task, no analysis sections.
-    config["languages"] = ["en", "de", "fr"]
-    config["tasks"] = {k: v for k, v in config["tasks"].items() if k in ("qa", "reading")}
-    config["fallback"]["max_prompts"] = 2
-    for section in ("analysis", "quality"):
-        config.pop(section, None)
-    snakemake(workdir, config)
-    return workdir, config
-
-
 def generations(workdir, selection, task, condition) -> pl.DataFrame:
     return pl.read_parquet(
         workdir / f"results/generations/{MODEL}/{selection}/{task}/{condition}.parquet"
     )
 
 
-def test_the_baseline_runs_once_per_test_language_and_steering_covers_the_grid(run):
-    workdir, config = run
+def test_the_baseline_runs_once_per_test_language_and_steering_covers_the_grid(tiny_dag):
+    workdir, config = tiny_dag.workdir, tiny_dag.config
     for task, settings in config["tasks"].items():
         n = settings["max_items"]
         base = generations(workdir, "none", task, "baseline")
@@ -132,8 +98,8 @@ def hand_plan(workdir, test_lang: str, steer_lang: str) -> list[NeuronOp]:
     return plan
 
 
-def test_steered_outputs_equal_generation_under_a_plan_built_by_hand(run, tiny_llama_dir):
-    workdir, config = run
+def test_steered_outputs_equal_generation_under_a_plan_built_by_hand(tiny_dag, tiny_llama_dir):
+    workdir, config = tiny_dag.workdir, tiny_dag.config
     task, condition = "qa", "deactivate-activate"  # source -> test language, target -> steered
     settings = config["tasks"][task]
     assert config["conditions"][condition] == [
@@ -170,9 +136,16 @@ def squad_normalize(text: str) -> str:
     return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
 
 
-def expected_cell_metrics(task: str, cell: pl.DataFrame) -> dict[str, float]:
+def expected_cell_metrics(task: str, cell: pl.DataFrame, identify) -> dict[str, float]:
     """The metrics of one cell from the generation columns, without the project's scorers
-    (f1 is left to the unit tests: ``test_task_run``, ``test_scoring``)."""
+    (f1, BLEU, chrF++ and nli's per-label rates are left to the unit tests: ``test_task_run``,
+    ``test_scoring``). ``identify``: outputs -> predicted language codes."""
+    if task == "translation":  # the language-ID rates of the outputs (percent)
+        predicted = identify(cell["output"].to_list())
+        n = len(predicted)
+        reference = sum(p == r for p, r in zip(predicted, cell["reference_lang"]))
+        steered = sum(p == s for p, s in zip(predicted, cell["target_lang"]))
+        return {"lid_reference_rate": 100.0 * reference / n, "lid_steer_rate": 100.0 * steered / n}
     if task == "qa":
         hits = [
             any(squad_normalize(out) == squad_normalize(gold) for gold in golds)
@@ -180,20 +153,42 @@ def expected_cell_metrics(task: str, cell: pl.DataFrame) -> dict[str, float]:
         ]
         return {"exact_match": 100.0 * sum(hits) / len(hits)}
     gold = cell["gold_index"]
-    return {  # reading: the parsed answer and the log-likelihood argmax written by the job
+    return {  # reading, nli: the parsed answer and the log-likelihood argmax written by the job
         "accuracy": 100.0 * float((cell["parsed_pred"] == gold).fill_null(False).mean()),
         "parse_rate": 100.0 * float(cell["parsed_pred"].is_not_null().mean()),
         "accuracy_loglik": 100.0 * float((cell["loglik_pred"] == gold).mean()),
     }
 
 
-def test_scores_are_the_generations_scored_and_improvements_are_differences(run):
-    workdir, config = run
+def test_scores_are_the_generations_scored_and_improvements_are_differences(tiny_dag):
+    workdir, config = tiny_dag.workdir, tiny_dag.config
+    from langarith.io.langid import LanguageIdentifier
+
+    identifier = LanguageIdentifier(config["langid"]["model"])
+
+    def identify(outputs):
+        return [p.lang for p in identifier.predict(outputs)]
+
     metrics = {
+        "translation": {
+            "bleu",
+            "chrf++",
+            "anchor_sentence_bleu",
+            "lid_reference_rate",
+            "lid_steer_rate",
+        },
         "qa": {"exact_match", "f1"},
         "reading": {"accuracy", "accuracy_loglik", "parse_rate"},
+        "nli": {
+            "accuracy",
+            "accuracy_loglik",
+            "parse_rate",
+            "entailment",
+            "neutral",
+            "contradiction",
+        },
     }
-    assert set(config["tasks"]) == set(metrics)  # this run has no translation or nli
+    assert set(config["tasks"]) == set(metrics)  # every task
     for task, settings in config["tasks"].items():
         scores = pl.read_parquet(workdir / f"results/scores/{MODEL}/{task}.parquet")
         (condition,) = [c for c in settings["conditions"] if c != "baseline"]
@@ -213,7 +208,7 @@ def test_scores_are_the_generations_scored_and_improvements_are_differences(run)
             frame = generations(workdir, selection, task, cond)
             cell = frame.filter((pl.col("source_lang") == test) & (pl.col("target_lang") == steer))
             assert cell.height == settings["max_items"]
-            for metric, expected in expected_cell_metrics(task, cell).items():
+            for metric, expected in expected_cell_metrics(task, cell, identify).items():
                 got = value[(selection, cond, test, steer, metric)]
                 assert got == pytest.approx(expected), (task, cond, test, steer, metric)
         base = scores.filter(pl.col("condition") == "baseline")
@@ -236,15 +231,16 @@ def test_scores_are_the_generations_scored_and_improvements_are_differences(run)
             assert gain == pytest.approx(row["value"] - b, nan_ok=True)
 
 
-def test_figures_fallback_and_pack(run):
-    workdir, config = run
+def test_figures_fallback_and_pack(tiny_dag):
+    workdir, config = tiny_dag.workdir, tiny_dag.config
     for path in targets(config):
         if path.endswith(".png"):
             assert (workdir / path).read_bytes()[:4] == b"\x89PNG"
     dist = pl.read_parquet(workdir / f"results/fallback/{MODEL}/{SEL}/languages.parquet")
-    # the configured languages in the anchor's order (en fr es it pt ru de ...): en, fr, de
+    # the configured languages in the anchor's order (en fr es it pt ru de ar zh ...)
     steps = dist.select("step", "deactivated").unique().sort("step")
-    assert steps["deactivated"].to_list() == ["", "en", "en,fr", "en,fr,de"]
+    order = ["en", "fr", "es", "de", "zh"]
+    assert steps["deactivated"].to_list() == [",".join(order[:k]) for k in range(6)]
     per_step = dist.group_by("step").agg(pl.col("count").sum(), pl.col("share").sum())
     assert set(per_step["count"]) == {config["fallback"]["max_prompts"]}
     assert all(s == pytest.approx(1.0) for s in per_step["share"])
@@ -269,13 +265,16 @@ def test_figures_fallback_and_pack(run):
         ]
 
 
-def test_editing_one_task_reruns_only_that_task(run):
-    workdir, config = run
+def test_editing_one_task_reruns_only_that_task(tiny_dag, tmp_path):
+    workdir, config = tiny_dag.workdir, tiny_dag.config
     edited = copy.deepcopy(config)
     edited["tasks"]["qa"]["max_items"] = 1  # every qa job
     edited["tasks"]["reading"]["steer_langs"] = ["de"]  # the steered reading job, not its baseline
     edited["tasks"]["reading"]["plot_metric"] = "accuracy_loglik"
-    result = snakemake(workdir, edited, dry_run=True)
+    # a dry run in the shared working directory, the edited config written outside it
+    result = snakemake(
+        workdir, edited, "--dry-run", targets=targets(edited), configfile=tmp_path / "edited.yaml"
+    )
     text = "\n".join(  # the outputs of the jobs that would run
         line for line in (result.stdout + result.stderr).splitlines() if "output:" in line
     )
