@@ -87,6 +87,12 @@ def test_placement_options_pass(base):
     check(base)
 
 
+@pytest.mark.parametrize("dtype", ["auto", "float32", "bfloat16", "float16"])
+def test_every_dtype_setting_passes(base, dtype):
+    base["models"]["tiny"]["dtype"] = dtype
+    check(base)
+
+
 def rename(section: str, old: str, new: str) -> Callable[[dict, Path], None]:
     def edit(c: dict, _tmp: Path) -> None:
         c[section][new] = c[section].pop(old)
@@ -194,6 +200,11 @@ CASES = [
             source={"kind": "gguf_file", "path": str(tmp / "model" / "config.json")}
         ),
         "models.tiny.source.path:",
+    ),
+    (
+        "dtype-unknown",
+        lambda c, _: c["models"]["tiny"].update(dtype="bf16"),
+        "models.tiny.dtype: 'bf16' is not one of ['auto', 'float32', 'bfloat16', 'float16']",
     ),
     (
         "trust-remote-code-not-boolean",

@@ -161,6 +161,11 @@ def test_provenance_names_versions_model_and_config(tmp_path_factory, tiny_llama
     assert record["config_sha256"] == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     assert record["config"]["languages"] == ["en", "de"]
     assert record["config"]["models"][MODEL]["trust_remote_code"] is False  # a default
+    setting = record["config"]["models"][MODEL]["dtype"]
+    assert model["dtype"]["setting"] == setting
+    assert model["dtype"]["resolved"] in (
+        (setting,) if setting != "auto" else ("float32", "bfloat16")
+    )
 
 
 def test_a_hub_cache_file_is_identified_by_its_blob_name(tmp_path):

@@ -76,3 +76,17 @@ def test_the_config_hash_is_the_sha256_of_sorted_compact_json():
     assert config_hash(config) == hashlib.sha256(text.encode("utf-8")).hexdigest()
     assert config_hash({"a": {"x": None, "y": 1.5}, "b": [2, "é"]}) == config_hash(config)
     assert config_hash({**config, "b": [2, "e"]}) != config_hash(config)
+
+
+def test_the_record_names_the_dtype_setting_and_what_it_resolved_to(tmp_path):
+    from langarith.io.manifest import write_manifest
+    from langarith.io.provenance import collect
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    write_manifest(model, {"source": {"kind": "local", "path": "."}, "path": "."})
+    dtype = {"setting": "auto", "resolved": "bfloat16", "why": "auto: the CPU has native bf16"}
+    record = collect("m", model, {"dtype": "auto"}, {"a": 1}, dtype=dtype)
+    assert record["model"]["dtype"] == dtype
+    assert "dtype" not in collect("m", model, {"dtype": "auto"}, {"a": 1})["model"]

@@ -171,6 +171,17 @@ def test_reduction_equals_a_float64_reference(method, dtype):
     np.testing.assert_allclose(act_sq_sum.numpy(), (ref**2).sum(axis=0), rtol=1e-5)
 
 
+@pytest.mark.parametrize("method", ["gemv", "fused"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+def test_reduction_leaves_the_activations_as_they_were(method, dtype):
+    """The activations a hook reduces are the model's own: reducing them changes nothing."""
+    torch.manual_seed(0)
+    acts = torch.randn(2, 9, 8).to(dtype)
+    before = acts.clone()
+    reduce_activations(acts[:, 1:, :], method)
+    assert torch.equal(acts, before)
+
+
 def test_reduction_rejects_unknown_methods_and_shapes():
     with pytest.raises(ValueError, match="method"):
         reduce_activations(torch.zeros(1, 2, 3), "fast")
@@ -204,3 +215,58 @@ def test_recorder_without_forward_passes_gives_zeros(tiny_llama_dir):
     stats = recorder.stats({"lang": "xx"})
     assert stats.n_tokens == 0 and stats.shape == (3, 48) and stats.metadata == {"lang": "xx"}
     assert not stats.n_active.any()
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_bf16_statistics_are_float64_sums_of_the_bf16_activations(arch, request):
+    """A model loaded in bfloat16: the recorded counts equal, and the sums equal to float64
+    rounding, a float64 computation on the same bf16 activations (captured by a hook of our
+    own on the neuron sites, upcast to float64, summed), through both reductions."""
+    import transformers
+
+    path = request.getfixturevalue(f"tiny_{arch}_dir")
+    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
+    sites = find_sites(model)
+    stream = np.random.default_rng(5).integers(4, 500, size=300)
+    batches = list(chunk_batches(stream, 24, 3))
+    for method in ("gemv", "fused"):
+        captured: list[list[torch.Tensor]] = [[] for _ in range(sites.n_layers)]
+        handles = [
+            module.register_forward_hook(
+                lambda _m, _i, out, into=captured[layer]: into.append(out[:, 1:].detach().clone())
+            )
+            for layer, module in enumerate(sites.modules)
+        ]
+        try:
+            with (
+                torch.no_grad(),
+                ActivationRecorder(sites, skip_positions=1, reduction=method) as recorder,
+            ):
+                for batch in batches:
+                    ids = torch.from_numpy(batch)
+                    model.model(input_ids=torch.cat([torch.ones_like(ids[:, :1]), ids], 1))
+        finally:
+            for handle in handles:
+                handle.remove()
+        stats = recorder.stats()
+        assert captured[0][0].dtype == torch.bfloat16
+        assert stats.n_tokens == len(stream)
+        for layer, outputs in enumerate(captured):
+            acts = torch.cat([o.reshape(-1, sites.width) for o in outputs]).double()
+            assert acts.shape[0] == len(stream)
+            np.testing.assert_array_equal(stats.n_active[layer], (acts > 0).sum(0).numpy())
+            np.testing.assert_allclose(
+                stats.act_sum[layer], acts.sum(0).numpy(), rtol=1e-12, atol=1e-12
+            )
+            np.testing.assert_allclose(
+                stats.act_sq_sum[layer], acts.square().sum(0).numpy(), rtol=1e-12, atol=1e-12
+            )
+
+
+def test_bf16_reduction_is_exact_where_float32_accumulation_is_not():
+    """Σa of bf16 values of very different sizes: float64 keeps every one, float32 drops the small
+    ones (the float32 path is kept for float32 activations only, for byte-identical results)."""
+    acts = torch.tensor([2.0**24] + [1.0] * 15, dtype=torch.bfloat16).reshape(1, 16, 1)
+    for method in ("gemv", "fused"):
+        _n, act_sum, _sq = reduce_activations(acts, method)
+        assert act_sum.item() == 2.0**24 + 15

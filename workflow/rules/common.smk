@@ -79,7 +79,7 @@ def selection_of(selection, condition):
 def model_params(wildcards):
     model = config["models"][wildcards.model]
     params = {
-        "dtype": model.get("dtype", "float32"),
+        "dtype": model.get("dtype", "auto"),
         "trust_remote_code": model.get("trust_remote_code", False),
     }
     # accelerate placement (langarith.model.placement); only when set, so a config without it keeps

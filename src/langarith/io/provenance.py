@@ -7,7 +7,10 @@
   the other libraries a result depends on (installed distributions, read without importing);
 * ``model``: its name and config entry, the manifest ``prepare_model`` wrote
   (``resources/models/{model}/langarith_model.json``: source, hub revision, GGUF sha256,
-  conversion note) and the sha256 of every file the weights are loaded from. Files in a Hugging
+  conversion note), its ``dtype`` (the setting, the dtype it resolves to on the machine that
+  writes the record and why: ``langarith.model.dtypes``; every job's log says what that job
+  loaded, which is what counts where jobs run on other machines) and the sha256 of every file
+  the weights are loaded from. Files in a Hugging
   Face cache snapshot are symlinks to blobs named by their sha256: those are read from the link
   instead of being hashed again;
 * ``config_sha256``: sha256 of the canonical JSON of the whole workflow configuration (defaults
@@ -144,10 +147,15 @@ def collect(
     model_config: Mapping,
     config: Mapping,
     repo: str | Path | None = None,
+    dtype: Mapping | None = None,
 ) -> dict[str, Any]:
-    """The provenance record of ``model`` (see the module docstring)."""
+    """The provenance record of ``model`` (see the module docstring); ``dtype``: the model's
+    dtype setting resolved (``{"setting", "resolved", "why"}``), left out when not given."""
+    record = {"name": model, "config": dict(model_config), **model_record(model_dir)}
+    if dtype is not None:
+        record["dtype"] = dict(dtype)
     return {
-        "model": {"name": model, "config": dict(model_config), **model_record(model_dir)},
+        "model": record,
         "python": {
             "version": platform.python_version(),
             "implementation": platform.python_implementation(),

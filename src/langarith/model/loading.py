@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import logging
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -21,10 +22,9 @@ import torch
 
 from langarith.io.manifest import read_manifest, write_manifest
 from langarith.io.readers import check_safetensors
+from langarith.model.dtypes import DTYPE_SETTINGS, DTYPES, dtype_choice
 
 SOURCE_KINDS = ("gguf_package", "gguf_file", "hub", "local")
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,12 @@ class LoadedModel:
     model: Any  # a transformers PreTrainedModel (causal LM)
     tokenizer: Any
     manifest: dict
+    dtype: str = "float32"  # the dtype the model was loaded in ("auto" resolved)
 
 
 def _convert_gguf(gguf_path: Path, out_dir: Path) -> None:
-    """Dequantize a GGUF checkpoint into a plain safetensors model directory."""
+    """Dequantize a GGUF checkpoint into a plain float32 safetensors model directory (whatever
+    dtype a config asks for later, ``load_model`` casts these weights to it)."""
     import transformers
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(
@@ -154,6 +156,21 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def placement_device(device: str = "auto", device_map: str | dict | None = None) -> torch.device:
+    """The device whose hardware decides ``dtype: auto``: ``device``, or with a ``device_map``
+    the first accelerator it names (``auto``: the first visible CUDA device), else the CPU."""
+    if device_map is None:
+        return resolve_device(device)
+    if isinstance(device_map, str):
+        return resolve_device("auto")
+    for where in device_map.values():
+        if isinstance(where, int) or str(where).isdigit():
+            return torch.device("cuda", int(where))
+        if str(where).startswith(("cuda", "mps")):
+            return torch.device(str(where))
+    return torch.device("cpu")
+
+
 # Model options of the config that ``load_model`` takes (``model_params`` in common.smk).
 LOAD_OPTIONS = ("dtype", "trust_remote_code", "device_map", "max_memory", "offload_folder")
 
@@ -173,6 +190,10 @@ def load_model(
     (``langarith.model.placement``): ``"auto"`` (bounded by ``max_memory``) or an explicit dict from
     module names to devices, ``"disk"`` modules needing an ``offload_folder``; do not call
     ``.to()`` on such a model, and put inputs on ``langarith.model.placement.input_device(model)``.
+
+    ``dtype``: a dtype name or ``auto`` (``langarith.model.dtypes``: bfloat16 where the device has
+    native bf16 matmuls, else float32), resolved for the device the model goes to; the dtype
+    loaded and why are logged (``langarith`` logger: the job's log) and kept in ``dtype``.
     """
     import transformers
 
@@ -183,14 +204,16 @@ def load_model(
     path = (model_dir / manifest["path"]).resolve()
     for weights in sorted(path.glob("*.safetensors")):
         check_safetensors(weights)  # a garbage file fails here, named, not deep in transformers
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
+    if dtype not in DTYPE_SETTINGS:
+        raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPE_SETTINGS)}")
+    resolved, why = dtype_choice(dtype, placement_device(device, device_map))
+    logging.getLogger("langarith").info("model %s: dtype %s (%s)", model_dir.name, resolved, why)
     placed = placement(path, device_map, max_memory, offload_folder, trust_remote_code)
     if "offload_folder" in placed:
         placed["offload_folder"] = offload_subfolder(placed["offload_folder"], model_dir.name)
     model = transformers.AutoModelForCausalLM.from_pretrained(
         path,
-        dtype=_DTYPES[dtype],
+        dtype=DTYPES[resolved],
         trust_remote_code=trust_remote_code,
         use_safetensors=True,
         **placed,
@@ -202,7 +225,7 @@ def load_model(
     tokenizer = transformers.AutoTokenizer.from_pretrained(
         path, trust_remote_code=trust_remote_code
     )
-    return LoadedModel(model=model, tokenizer=tokenizer, manifest=manifest)
+    return LoadedModel(model=model, tokenizer=tokenizer, manifest=manifest, dtype=resolved)
 
 
 def load_configured_model(model_dir: str | Path, model_options: Mapping[str, Any]) -> LoadedModel:

@@ -8,6 +8,18 @@ GEMV reads the activations at memory speed, 2-6x faster than PyTorch's CPU colum
 and needs no copy to drop the skipped BOS position of a strided view); on GPUs with one fused
 reduction kernel per statistic.
 
+Exactness, by activation dtype (the batch totals are added to the float64 running totals):
+
+* counts are exact in every dtype (a float32 sum of 0/1 values is exact below 2**24 positions
+  per row, then int64);
+* bfloat16 / float16 activations (a model loaded in that dtype, e.g. ``dtype: auto`` on bf16
+  hardware): upcast to float64 before anything is summed, so ``Σa`` and ``Σa²`` are the float64
+  sums of the activations exactly as the model computed them (the square of a bf16 value is
+  exact in float64); nothing is lost beyond float64 rounding;
+* float32 activations: summed per row in float32, then across rows in float64, exactly as
+  before ``dtype: auto`` existed (float32 runs stay byte-identical with earlier results); the
+  per-row error is at most about ``positions × 2⁻²⁴`` of the row's ``Σ|a|``.
+
 ``record_token_stream`` packs a token stream into fixed-length chunks (no padding: every row
 of a batch has the same length) and runs only the decoder body: the LM head is never computed.
 """
@@ -39,16 +51,18 @@ def reduce_activations(
     """Per-neuron ``(count of a > 0 [int64], Σa [float64], Σa² [float64])`` of one batch.
 
     ``acts`` is ``[rows, positions, neurons]`` in any float dtype and may be a strided view
-    (e.g. with leading positions sliced off). Counts are exact; sums are accumulated in float32
-    within a batch and returned in float64. ``method``:
+    (e.g. with leading positions sliced off). Counts are exact; the sums are accumulated in
+    float32 within a row for float32 activations and in float64 throughout for any other
+    dtype (the module docstring), and returned in float64. ``method``:
 
-    - ``gemv``: three float32 matrix-vector products against a vector of ones (two elementwise
-      passes make the ``a > 0`` and ``a²`` operands). On CPU this is 2-6x faster than column
-      reductions (``tensor.sum(dim=0)``), which PyTorch runs poorly there.
+    - ``gemv``: matrix-vector products against a vector of ones (two elementwise passes make
+      the ``a > 0`` and ``a²`` operands): float32 for float32 activations; for bf16/fp16 ones
+      the count in float32 and the sums on a float64 copy. On CPU this is 2-6x faster than
+      column reductions (``tensor.sum(dim=0)``), which PyTorch runs poorly there.
     - ``fused``: one reduction kernel per statistic reading the activation dtype directly
-      (``sum(dtype=float32)``, ``vector_norm(dtype=float32)``, a count of ``a > 0``), with no
-      float32 copy of bf16/fp16 activations: least memory traffic where reductions run at
-      memory bandwidth, i.e. on GPUs.
+      (``sum``, ``vector_norm`` accumulating in float32 for float32 activations and float64
+      otherwise, a count of ``a > 0``), with no copy of bf16/fp16 activations: least memory
+      traffic where reductions run at memory bandwidth, i.e. on GPUs.
     - ``auto``: ``gemv`` on CPU, ``fused`` elsewhere.
     """
     if acts.dim() != 3:
@@ -61,22 +75,40 @@ def reduce_activations(
         method = "gemv" if acts.device.type == "cpu" else "fused"
     if method == "fused":
         dims = (0, 1)
+        accumulate = torch.float32 if acts.dtype == torch.float32 else torch.float64
         n_active = (acts > 0).sum(dims)
-        act_sum = acts.sum(dims, dtype=torch.float32).double()
-        norm = torch.linalg.vector_norm(acts, 2, dims, dtype=torch.float32)
+        act_sum = acts.sum(dims, dtype=accumulate).double()
+        norm = torch.linalg.vector_norm(acts, 2, dims, dtype=accumulate)
         return n_active, act_sum, norm.double().square()
     rows, positions, width = acts.shape
     if positions >= _MAX_EXACT_POSITIONS:
         raise ValueError(f"sequences of {positions} positions exceed exact float32 counting")
-    converted = acts.dtype != torch.float32
-    x = acts.float() if converted else acts
+    if acts.dtype != torch.float32:
+        return _reduce_float64(acts)
+    x = acts  # float32 activations: the same operations as before dtype auto existed
     ones = torch.ones(positions, dtype=torch.float32, device=x.device)
     act_sum = torch.matmul(ones, x).sum(0, dtype=torch.float64)
     scratch = torch.empty((rows, positions, width), dtype=torch.float32, device=x.device)
     torch.gt(x, 0, out=scratch)
     n_active = torch.matmul(ones, scratch).to(torch.int64).sum(0)
-    squares = x.square_() if converted else torch.square(x, out=scratch)  # x is ours if converted
+    squares = torch.square(x, out=scratch)
     act_sq_sum = torch.matmul(ones, squares).sum(0, dtype=torch.float64)
+    return n_active, act_sum, act_sq_sum
+
+
+def _reduce_float64(acts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``gemv`` for bf16/fp16 activations: the count from a float32 0/1 operand (exact), the
+    sums from a float64 copy, so no sum is rounded beyond float64."""
+    rows, positions, width = acts.shape
+    scratch = torch.empty((rows, positions, width), dtype=torch.float32, device=acts.device)
+    torch.gt(acts, 0, out=scratch)
+    ones = torch.ones(positions, dtype=torch.float32, device=acts.device)
+    n_active = torch.matmul(ones, scratch).to(torch.int64).sum(0)
+    del scratch
+    x = acts.to(torch.float64, copy=True)  # a copy: squared in place below, never the model's
+    ones = ones.double()
+    act_sum = torch.matmul(ones, x).sum(0)
+    act_sq_sum = torch.matmul(ones, x.square_()).sum(0)
     return n_active, act_sum, act_sq_sum
 
 
