@@ -1169,6 +1169,18 @@ def _corpus(parquet, _summary):
     return read_corpus(parquet)
 
 
+def _generations(parquet, _summary):
+    from langarith.io.langid import identify_file
+
+    identify_file(str(parquet), str(parquet.with_suffix(".langid.parquet")))
+
+
+def _langid_table(parquet, _summary):
+    from langarith.experiments.quality import run_quality_job
+
+    run_quality_job(str(parquet), str(parquet.with_suffix(".quality.parquet")))
+
+
 BAD_DATA = [
     (
         "neurons-json-truncated",
@@ -1205,6 +1217,8 @@ BAD_DATA = [
     ("activations-garbage", _stats, "parquet", b"garbage" * 10, "not a readable Parquet"),
     ("activations-missing", _stats, "parquet", None, "file not found"),
     ("corpus-parquet-garbage", _corpus, "parquet", b"garbage", "not a readable Parquet"),
+    ("generations-garbage", _generations, "parquet", b"garbage", "not a readable Parquet"),
+    ("langid-table-missing", _langid_table, "parquet", None, "file not found"),
 ]
 
 

@@ -3,11 +3,12 @@ import polars as pl
 from langarith.core.text_quality import summarise
 from langarith.figures.steering import plot_quality
 from langarith.io.atomic import write_parquet
+from langarith.io.readers import read_parquet
 from langarith.workflow.jobs import job_logging
 
 with job_logging(snakemake.log[0]) as log:
     frames = [
-        pl.read_parquet(path).with_columns(pl.lit(selection).alias("selection"))
+        read_parquet(path).with_columns(pl.lit(selection).alias("selection"))
         for path, (selection, _condition) in zip(snakemake.input, snakemake.params.cells)
     ]
     summary = summarise(pl.concat(frames, how="diagonal_relaxed"), snakemake.params.max_repetition)

@@ -1,7 +1,6 @@
-import polars as pl
-
 from langarith.experiments.tasks.run import task_scores
 from langarith.io.atomic import write_parquet
+from langarith.io.readers import read_parquet
 from langarith.workflow.jobs import job_logging
 
 with job_logging(snakemake.log[0]) as log:
@@ -11,7 +10,7 @@ with job_logging(snakemake.log[0]) as log:
 
         identifier = LanguageIdentifier(snakemake.params.langid_model)
     parts = [
-        (selection, pl.read_parquet(path))
+        (selection, read_parquet(path))
         for path, (selection, _condition) in zip(snakemake.input, snakemake.params.cells)
     ]
     scores = task_scores(

@@ -9,6 +9,7 @@ import polars as pl
 from langarith.analysis import claims
 from langarith.analysis.findings import Finding, findings_frame, render_markdown
 from langarith.core.selection import NeuronSet
+from langarith.io.readers import read_parquet
 from langarith.io.selection import read_selection
 
 NEURON_CLAIMS = ("deeper-layers", "non-latin-specialised", "related-overlap")
@@ -67,13 +68,13 @@ def forcing_findings(
 
 
 def _read_all(paths: Sequence[str]) -> pl.DataFrame | None:
-    frames = [pl.read_parquet(p) for p in paths]
+    frames = [read_parquet(p) for p in paths]
     return pl.concat(frames, how="diagonal_relaxed") if frames else None
 
 
 def _fallback_frame(paths: Sequence[str]) -> pl.DataFrame | None:
     """Per-answer fallback tables if any, else distributions (never both: no double count)."""
-    frames = [pl.read_parquet(p) for p in paths]
+    frames = [read_parquet(p) for p in paths]
     per_answer = [f for f in frames if "count" not in f.columns]
     chosen = per_answer or frames
     return pl.concat(chosen, how="diagonal_relaxed") if chosen else None
@@ -104,7 +105,7 @@ def run_findings_job(
             by_selection[f.claim_id].append(f)
         if name == settings["selection"]:
             main += found
-    main += forcing_findings(pl.read_parquet(forcing_scores), settings, figures["forcing"])
+    main += forcing_findings(read_parquet(forcing_scores), settings, figures["forcing"])
     t = settings["thresholds"]
     main.append(
         claims.cross_lingual_task_gain(

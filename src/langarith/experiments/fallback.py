@@ -19,6 +19,7 @@ import polars as pl
 
 from langarith.core.conditions import Condition, parse_condition
 from langarith.core.selection import NeuronSet
+from langarith.io.readers import read_parquet
 from langarith.io.selection import read_selection  # torch-free: the summary job never loads torch
 
 ORDER = ("en", "fr", "es", "it", "pt", "ru", "de", "ar", "zh", "ko", "ja")
@@ -165,7 +166,7 @@ def summarize_fallback(
     from langarith.io.atomic import write_parquet
     from langarith.io.langid import LanguageIdentifier
 
-    frame = pl.read_parquet(generations)
+    frame = read_parquet(generations)
     predictions = LanguageIdentifier(langid_model).predict(frame["output"].to_list())
     langid = frame.with_columns(
         pl.Series("pred_lang", [p.lang for p in predictions], dtype=pl.String),

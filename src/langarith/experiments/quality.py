@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from langarith.core.text_quality import add_quality
+from langarith.io.readers import read_parquet
 
 HEAD_CHUNK = 128  # positions per LM-head slice (128 × 262k float32 logits = 134 MB)
 
@@ -88,7 +89,7 @@ def run_quality_job(
     measures and, if ``model_dir`` is given, each output's perplexity under the unsteered model."""
     from langarith.io.atomic import write_parquet
 
-    frame = add_quality(pl.read_parquet(langid_file), ngram, max_period)
+    frame = add_quality(read_parquet(langid_file), ngram, max_period)
     if model_dir is not None:
         from langarith.model.loading import load_configured_model
 

@@ -75,8 +75,9 @@ def identify_file(generations: str, output: str, model_path: str | None = None) 
     import polars as pl
 
     from langarith.io.atomic import write_parquet
+    from langarith.io.readers import read_parquet
 
-    frame = pl.read_parquet(generations)
+    frame = read_parquet(generations)
     identifier = LanguageIdentifier(model_path)
     outputs = frame["output"].to_list()
     predictions = identifier.predict(outputs)

@@ -98,10 +98,10 @@ def model_record(model_dir: str | Path) -> dict[str, Any]:
     directory the weights are loaded from (the manifest's ``path``): safetensors weights,
     config and tokenizer files.
     """
-    from langarith.io.manifest import MANIFEST
+    from langarith.io.manifest import MANIFEST, read_manifest
 
     model_dir = Path(model_dir)
-    manifest = json.loads((model_dir / MANIFEST).read_text(encoding="utf-8"))
+    manifest = read_manifest(model_dir)
     weights_dir = (model_dir / manifest.get("path", ".")).resolve()
     files = {
         entry.name: file_sha256(entry)
