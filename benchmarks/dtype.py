@@ -42,6 +42,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# the generation benchmark's plans (a per-row set 2.5 % + add 2.5 % on every layer)
+from generate import random_plans  # benchmarks/ is on sys.path when a benchmark runs
+
 REPO = Path(__file__).resolve().parents[1]
 GEMMA_DIR = REPO / "resources" / "models" / "gemma3-270m"
 DTYPES = ("float32", "bfloat16")
@@ -134,22 +137,6 @@ def matmul_rates(
         }
         log(f"matmul {dtype}: {out[dtype]}")
     return out
-
-
-def random_plans(n_rows: int, n_layers: int, width: int, seed: int = 0):
-    from langarith.core.plans import NeuronOp
-
-    rng = np.random.default_rng(seed)
-    k = max(1, width // 40)
-    plans = []
-    for _ in range(n_rows):
-        plan = []
-        for layer in range(n_layers):
-            idx = rng.choice(width, 2 * k, replace=False)
-            plan.append(NeuronOp("set", layer, np.sort(idx[:k]), np.zeros(k)))
-            plan.append(NeuronOp("add", layer, np.sort(idx[k:]), rng.normal(0, 0.1, k)))
-        plans.append(plan)
-    return plans
 
 
 def main() -> None:
