@@ -166,10 +166,11 @@ SELECTION_LANGS = ["en", "de", "fr", "zh"]
 @pytest.fixture(scope="session")
 def pipeline_files(tmp_path_factory):
     """Activation statistics of ``SELECTION_LANGS`` shaped like the tiny models' MLPs (3 layers
-    x 48 neurons), the LAPE outputs and a steering pack, written by the pipeline's functions."""
+    x 48 neurons) and residual streams (3 x 32), the LAPE outputs and a steering pack, written by
+    the pipeline's functions."""
     import numpy as np
 
-    from langarith.io.activations import ActivationStats
+    from langarith.io.activations import ActivationStats, write_sites
     from langarith.io.pack import export_pack
     from langarith.io.selection import run_lape
 
@@ -187,8 +188,15 @@ def pipeline_files(tmp_path_factory):
             act_sum=act_sum,
             act_sq_sum=act_sum**2 / n + n,
         )
+        residual_sum = rng.normal(0.2 * k, 1.0, size=(3, 32)) * n
+        residual = ActivationStats(
+            n_tokens=n,
+            n_active=np.zeros((3, 32), dtype=np.int64),
+            act_sum=residual_sum,
+            act_sq_sum=residual_sum**2 / n + 4.0 * n,
+        )
         path = root / f"{lang}.parquet"
-        s.write(path)
+        write_sites(path, {"mlp": s, "residual": residual})
         paths.append(path)
         stats.append(s)
     neurons, masks, summary = root / "sel.parquet", root / "sel.pt", root / "sel.json"

@@ -679,7 +679,9 @@ def test_a_corpus_below_the_budget_is_recorded_whole_normalised_by_its_own_count
         write_corpus([Document(str(i), t) for i, t in enumerate(lines)], corpus, source=lang)
         with caplog.at_level(logging.WARNING, logger="langarith"):
             caplog.clear()
-            stats[lang] = record_corpus(str(model_dir), str(corpus), {}, recording, {"lang": lang})
+            stats[lang] = record_corpus(
+                str(model_dir), str(corpus), {}, recording, {"lang": lang}
+            )["mlp"]
         n = stats[lang].n_tokens
         assert 0 < n < 100_000
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -200,5 +200,5 @@ def test_recording_a_corpus_cut_short_by_its_fetch_budget_names_the_budget(
     message = str(info.value)
     assert message.startswith("corpus.max_chars: the corpus ") and "\n" not in message
     assert "fewer than recording.max_tokens 100000: raise corpus.max_chars" in message
-    enough = record_corpus(str(model_dir), str(cut), {}, {**recording, "max_tokens": 300})
+    enough = record_corpus(str(model_dir), str(cut), {}, {**recording, "max_tokens": 300})["mlp"]
     assert enough.n_tokens == 300  # the budget is met: the cut does not matter

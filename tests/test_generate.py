@@ -57,3 +57,22 @@ def test_outputs_stop_at_stop_strings(tiny_llama_dir):
         assert len(out) < len(text)  # something was cut
         checked += 1
     assert checked >= 3, free  # the check ran on most prompts, not on none
+
+
+def test_mixed_neuron_and_residual_plans_batched_equal_one_by_one(tiny_llama_dir):
+    """Rows with no plan, a neuron plan, a residual plan and both, in one batch: each row's
+    output is its output alone."""
+    model, tokenizer = load_tiny(tiny_llama_dir)
+    rng = np.random.default_rng(2)
+    neurons = [NeuronOp("set", 1, np.arange(0, 48, 3), np.full(16, 1.5))]
+    residual = [NeuronOp("add", 2, np.arange(32), 4.0 * rng.normal(size=32), site="residual")]
+    plans = [[], neurons, residual, neurons + residual]
+    prompts = [PROMPTS[1]] * 4
+    kwargs = dict(max_new_tokens=8, repetition_penalty=1.1, progress=False)
+    batched = generate(model, tokenizer, prompts, plans=plans, batch_size=4, **kwargs)
+    single = [
+        generate(model, tokenizer, [p], plans=[plan], batch_size=1, **kwargs)[0]
+        for p, plan in zip(prompts, plans)
+    ]
+    assert batched == single
+    assert len(set(batched)) == 4  # every plan changes the output: the check is not vacuous

@@ -32,12 +32,28 @@ CONDITIONS = {
     "diffmean": [{"op": "diffmean", "lang": "target", "strength": 2.0}],
     "scale-late": [{"op": "scale", "lang": "target", "strength": 3.0, "layers": [1, 2]}],
     "fixed": [{"op": "set", "lang": "zh", "value": -1.5}],
+    "residual": [{"op": "diffmean", "site": "residual", "lang": "target", "strength": 4.0}],
+    "residual-source-normalized": [
+        {
+            "op": "diffmean",
+            "site": "residual",
+            "reference": "source",
+            "normalize": True,
+            "strength": 0.5,
+            "layers": [1, 1],
+        },
+    ],  # fmt: skip
+    "deactivate-residual": [
+        {"op": "set", "lang": "source", "value": 0.0},
+        {"op": "diffmean", "site": "residual", "lang": "target", "layers": [0, 1]},
+    ],
 }
 
 
 def plans_equal(a, b) -> bool:
     return len(a) == len(b) and all(
-        x.op == y.op
+        x.site == y.site
+        and x.op == y.op
         and x.layer == y.layer
         and np.array_equal(x.neurons, y.neurons)
         and np.array_equal(x.values, y.values)  # exact, not approximate
@@ -65,6 +81,12 @@ def test_pack_plans_equal_pipeline_plans_for_every_condition_and_pair(pipeline_f
                 checked += len(expected)
     assert checked > 20
     assert all(neurons.count(lang) > 0 for lang in LANGS)
+    residual = build_plan(
+        parse_condition("r", CONDITIONS["residual"]), "en", "de", None, packed_tables
+    )
+    assert [(op.site, op.layer, len(op.neurons)) for op in residual] == [
+        ("residual", layer, 32) for layer in range(LAYERS)
+    ]
 
 
 def test_pack_files_stand_alone(pipeline_files):

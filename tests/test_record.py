@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 from conftest import load_tiny
 
-from langarith.io.activations import ActivationStats
+from langarith.io.activations import ActivationStats, read_sites, write_sites
 from langarith.model.recording import (
     ActivationRecorder,
     chunk_batches,
     pack,
+    record_sites,
     record_token_stream,
     reduce_activations,
 )
@@ -79,6 +80,64 @@ def test_statistics_equal_direct_computation(arch, bos, request):
     assert 0.2 < stats.p_active.mean() < 0.8  # both signs occur: the comparison is not vacuous
 
 
+def test_files_without_a_site_column_hold_the_neurons_only(tmp_path):
+    """Statistics files written before the residual stream was recorded: read as ``mlp``."""
+    import pyarrow.parquet as pq
+
+    stats = ActivationStats.zeros(2, 3)
+    stats.n_tokens, stats.n_active[:] = 10, 4
+    path = tmp_path / "old.parquet"
+    pq.write_table(stats.to_table().drop_columns(["site"]), path)
+    assert list(read_sites(path)) == ["mlp"]
+    np.testing.assert_array_equal(ActivationStats.read(path).n_active, stats.n_active)
+    with pytest.raises(ValueError, match=r"old\.parquet: no 'residual' statistics .*record"):
+        ActivationStats.read(path, site="residual")
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_residual_statistics_equal_the_hidden_states(arch, request):
+    """The residual site's sums are the float64 sums of each decoder layer's output: the
+    model's own ``hidden_states[layer + 1]`` and, for the last layer (whose
+    ``hidden_states`` entry is after the final norm), the final norm's input; recorded in the
+    same passes as the neurons, whose statistics stay what a neurons-only pass gives."""
+    import transformers
+
+    path = request.getfixturevalue(f"tiny_{arch}_dir")
+    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float64).eval()
+    stream = np.random.default_rng(3).integers(4, 500, size=150)
+    sites = record_sites(model, stream, 24, 3, bos_token_id=1, progress=False)
+    residual = sites["residual"]
+    n_layers = model.config.num_hidden_layers
+    sums = np.zeros((n_layers, model.config.hidden_size))
+    squares = np.zeros_like(sums)
+    final_norm_input: list[torch.Tensor] = []
+    handle = model.model.norm.register_forward_pre_hook(
+        lambda _m, args: final_norm_input.append(args[0])
+    )
+    try:
+        for batch in chunk_batches(stream, 24, 3):
+            ids = torch.from_numpy(batch)
+            with torch.no_grad():
+                out = model.model(
+                    input_ids=torch.cat([torch.ones_like(ids[:, :1]), ids], 1),
+                    output_hidden_states=True,
+                )
+            states = [*out.hidden_states[1:n_layers], final_norm_input.pop()]
+            for layer, h in enumerate(states):
+                h = h[:, 1:].reshape(-1, h.shape[-1]).numpy()  # the BOS position is not counted
+                sums[layer] += h.sum(0)
+                squares[layer] += (h**2).sum(0)
+    finally:
+        handle.remove()
+    assert residual.n_tokens == len(stream) == sites["mlp"].n_tokens
+    np.testing.assert_allclose(residual.act_sum, sums, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(residual.act_sq_sum, squares, rtol=1e-10, atol=1e-10)
+    assert np.abs(residual.act_sum).min() > 0  # every dimension carries signal
+    alone = record_token_stream(model, stream, 24, 3, bos_token_id=1, progress=False)
+    np.testing.assert_array_equal(sites["mlp"].act_sum, alone.act_sum)
+    np.testing.assert_array_equal(sites["mlp"].n_active, alone.n_active)
+
+
 def test_lm_head_is_never_computed(tiny_llama_dir):
     model, _ = load_tiny(tiny_llama_dir)
     calls = []
@@ -101,19 +160,27 @@ def test_sharded_statistics_merge_to_a_single_pass(tiny_llama_dir):
 
 def test_statistics_roundtrip_through_parquet(tmp_path, tiny_gemma3_dir):
     model, _ = load_tiny(tiny_gemma3_dir)
-    stats = record_token_stream(
+    sites = record_sites(
         model, np.arange(4, 80), 16, 2, bos_token_id=1, metadata={"lang": "xx"}, progress=False
     )
-    stats.write(tmp_path / "s.parquet")
-    back = ActivationStats.read(tmp_path / "s.parquet")
-    assert back.n_tokens == stats.n_tokens == 76
-    np.testing.assert_array_equal(back.n_active, stats.n_active)
-    np.testing.assert_array_equal(back.act_sum, stats.act_sum)
-    assert back.metadata["lang"] == "xx" and back.metadata["bos"] is True
+    write_sites(tmp_path / "s.parquet", sites)
+    back_sites = read_sites(tmp_path / "s.parquet")
+    assert list(back_sites) == ["mlp", "residual"]
+    assert back_sites["residual"].shape == (3, 32) and back_sites["mlp"].shape == (3, 48)
+    for site, stats in sites.items():
+        back = back_sites[site]
+        assert back.n_tokens == stats.n_tokens == 76
+        np.testing.assert_array_equal(back.n_active, stats.n_active)
+        np.testing.assert_array_equal(back.act_sum, stats.act_sum)
+        np.testing.assert_array_equal(back.act_sq_sum, stats.act_sq_sum)
+        assert back.metadata["lang"] == "xx" and back.metadata["bos"] is True
+    mlp = ActivationStats.read(tmp_path / "s.parquet")  # the neurons, by default
+    np.testing.assert_array_equal(mlp.act_sum, sites["mlp"].act_sum)
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(tmp_path / "s.parquet")
     assert [f"{f.name}:{f.type}" for f in schema] == [
+        "site:string",
         "layer:int16",
         "neuron:int32",
         "n_tokens:int64",

@@ -9,7 +9,7 @@ from conftest import repo_lines
 from test_reruns import scheduled
 from workflow_run import snakemake, tiny_config
 
-from langarith.io.activations import ActivationStats
+from langarith.io.activations import ActivationStats, write_sites
 from langarith.io.shards import max_shards, merge_shards, shard_bounds
 from langarith.model.recording import chunk_batches, record_corpus
 
@@ -79,20 +79,25 @@ def test_merged_shards_equal_a_single_pass(prepared, tmp_path, chunk_tokens, bat
     model_dir, corpus = prepared
     recording = {"chunk_tokens": chunk_tokens, "batch_size": batch_size, "max_tokens": None}
     meta = {"model": "tiny", "lang": "en"}
-    whole = record_corpus(model_dir, corpus, {}, recording, meta)
+    whole_sites = record_corpus(model_dir, corpus, {}, recording, meta)
     paths = []
     for shard in range(shards, 0, -1):  # any order
-        stats = record_corpus(model_dir, corpus, {}, recording, meta, shard=shard, shards=shards)
-        assert stats.metadata["shard"] == shard and stats.metadata["shards"] == shards
+        sites = record_corpus(model_dir, corpus, {}, recording, meta, shard=shard, shards=shards)
+        for stats in sites.values():
+            assert stats.metadata["shard"] == shard and stats.metadata["shards"] == shards
         paths.append(tmp_path / f"{shard}-of-{shards}.parquet")
-        stats.write(paths[-1])
+        write_sites(paths[-1], sites)
     parts = [ActivationStats.read(p).n_tokens for p in paths]
-    merged = merge_shards(paths)
-    assert merged.n_tokens == whole.n_tokens == sum(parts) > 0
-    np.testing.assert_array_equal(merged.n_active, whole.n_active)
-    np.testing.assert_allclose(merged.act_sum, whole.act_sum, rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(merged.act_sq_sum, whole.act_sq_sum, rtol=1e-12, atol=1e-9)
-    assert merged.metadata == {**whole.metadata, "shards": shards}
+    merged_sites = merge_shards(paths)
+    assert set(merged_sites) == set(whole_sites) == {"mlp", "residual"}
+    for site, whole in whole_sites.items():  # the residual stream merges like the neurons
+        merged = merged_sites[site]
+        assert merged.n_tokens == whole.n_tokens == sum(parts) > 0
+        np.testing.assert_array_equal(merged.n_active, whole.n_active)
+        np.testing.assert_allclose(merged.act_sum, whole.act_sum, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(merged.act_sq_sum, whole.act_sq_sum, rtol=1e-12, atol=1e-9)
+        assert merged.metadata == {**whole.metadata, "shards": shards}
+    whole = whole_sites["mlp"]
     assert 0.2 < whole.p_active.mean() < 0.8  # both signs occur: the counts are not trivial
     # ~3,400 tokens make 4 runs of 16 chunks of 64 tokens: one of 5 shards is empty
     assert (0 in parts) == (shards > max_shards(whole.n_tokens, chunk_tokens, batch_size))
@@ -110,7 +115,7 @@ def shard_file(directory, shard, shards, **meta):
 
 
 def test_merge_adds_the_shards(tmp_path):
-    merged = merge_shards([shard_file(tmp_path, k, 3) for k in (2, 3, 1)])
+    merged = merge_shards([shard_file(tmp_path, k, 3) for k in (2, 3, 1)])["mlp"]
     assert merged.n_tokens == 60
     np.testing.assert_array_equal(merged.n_active, np.full((2, 3), 6))
     assert merged.metadata == {"lang": "en", "chunk_tokens": 64, "shards": 3}

@@ -191,3 +191,138 @@ def test_a_generation_call_finds_the_sites_and_compiles_each_distinct_plan_once(
         for p, plan in zip(prompts, plans)
     ]
     assert steered == alone
+
+
+# --- the residual stream --------------------------------------------------------------------
+
+
+def residual_tables() -> LanguageTables:
+    """Residual means of 3 languages, 2 layers, 3 hidden dimensions, and their RMS norms."""
+    means = {
+        "en": np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]),
+        "de": np.array([[0.0, 1.0, 0.0], [0.0, 2.0, 0.0]]),
+        "fr": np.array([[4.0, 1.0, 2.0], [3.0, 6.0, 0.0]]),
+    }
+    rms = {"en": np.array([2.0, 4.0]), "de": np.array([4.0, 6.0]), "fr": np.array([6.0, 8.0])}
+    return LanguageTables(
+        act_mean=tables().act_mean, p_active={}, residual_mean=means, residual_rms=rms
+    )
+
+
+def residual_plan(raw: dict, source="en", target="fr", neurons=None):
+    condition = parse_condition("r", [{"op": "diffmean", "site": "residual", **raw}])
+    return condition.plan(source, target, neurons, residual_tables())
+
+
+def test_residual_diffmean_directions_by_hand():
+    # reference others: μ_fr − mean(μ_en, μ_de); layer 0: [4,1,2] − [.5,.5,0]
+    plan = residual_plan({"lang": "target", "strength": 2.0})
+    assert [(o.site, o.op, o.layer, o.neurons.tolist()) for o in plan] == [
+        ("residual", "add", 0, [0, 1, 2]),
+        ("residual", "add", 1, [0, 1, 2]),
+    ]
+    np.testing.assert_allclose(plan[0].values, 2.0 * np.array([3.5, 0.5, 2.0]))
+    np.testing.assert_allclose(plan[1].values, 2.0 * np.array([3.0, 4.0, 0.0]))
+    # reference source: μ_fr − μ_en, one layer
+    plan = residual_plan({"reference": "source", "layers": [1, 1]})
+    assert [o.layer for o in plan] == [1]
+    np.testing.assert_allclose(plan[0].values, [3.0, 4.0, 0.0])
+    # normalize: α · r̄ · d/‖d‖ with r̄ = mean(4, 6, 8) = 6 at layer 1 and ‖[3, 4, 0]‖ = 5
+    plan = residual_plan(
+        {"reference": "source", "layers": [1, 1], "normalize": True, "strength": 0.5}
+    )
+    np.testing.assert_allclose(plan[0].values, 0.5 * 6.0 * np.array([0.6, 0.8, 0.0]))
+    # the diagonal against the source is a zero direction: no op (and no 0/0 when normalized)
+    assert residual_plan({"reference": "source", "normalize": True}, source="fr") == []
+
+
+def test_residual_and_neuron_steps_compose_in_one_condition():
+    condition = parse_condition(
+        "both",
+        [
+            {"op": "set", "lang": "source", "value": 0.0},
+            {"op": "diffmean", "site": "residual", "lang": "target", "layers": [0, 0]},
+        ],
+    )
+    assert condition.sites == ("mlp", "residual") and condition.needs_neurons
+    plan = condition.plan("en", "de", neuron_set(), residual_tables())
+    assert [(o.site, o.op, o.layer) for o in plan] == [("mlp", "set", 0), ("residual", "add", 0)]
+    mlp = compile_plan(plan, 2, 4, site="mlp")
+    residual = compile_plan(plan, 2, 3, site="residual")
+    assert set(mlp) == {0} and set(residual) == {0}
+    np.testing.assert_allclose(residual[0][1], [-2.5, 0.5, -1.0])  # μ_de − mean(μ_en, μ_fr)
+    np.testing.assert_array_equal(residual[0][0], np.ones(3))
+    # a residual-only condition needs no neuron selection; a neuron step does
+    assert not parse_condition("r", [{"op": "diffmean", "site": "residual"}]).needs_neurons
+    with pytest.raises(ValueError, match="has steps but no neuron selection"):
+        condition.plan("en", "de", None, residual_tables())
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"op": "add", "value": "mean", "site": "residual"}, "does not act on the residual"),
+        ({"op": "diffmean", "site": "stream"}, "site 'stream'"),
+        ({"op": "diffmean", "reference": "median"}, "reference 'median'"),
+        ({"op": "add", "value": "mean", "reference": "source"}, "reference applies to op diffmean"),
+        ({"op": "diffmean", "normalize": True}, "normalize applies to site residual"),
+        ({"op": "diffmean", "site": "residual", "normalize": "yes"}, "normalize 'yes'"),
+    ],
+)
+def test_bad_residual_steps_name_the_condition(raw, message):
+    with pytest.raises(ValueError, match=rf"conditions\.bad\[0\].*{message}"):
+        parse_condition("bad", [raw])
+
+
+def test_residual_steps_need_the_residual_statistics_and_the_layers():
+    condition = parse_condition("r", [{"op": "diffmean", "site": "residual", "layers": [0, 5]}])
+    with pytest.raises(ValueError, match="reaches layer 5, but the model has 2 layers"):
+        condition.plan("en", "fr", None, residual_tables())
+    no_residual = LanguageTables(act_mean=tables().act_mean, p_active={})
+    with pytest.raises(ValueError, match="residual-stream statistics.*record the activations"):
+        parse_condition("r", [{"op": "diffmean", "site": "residual"}]).plan(
+            "en", "fr", None, no_residual
+        )
+
+
+def capture_layers(model, store: dict):
+    """Hooks on every decoder layer, registered after steering's: the steered outputs."""
+    return [
+        layer.register_forward_hook(
+            lambda _m, _i, out, i=i: store.__setitem__(
+                i, (out[0] if isinstance(out, tuple) else out).detach().clone()
+            )
+        )
+        for i, layer in enumerate(model.model.layers)
+    ]
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_a_residual_plan_adds_exactly_its_direction_to_the_chosen_layer(arch, request):
+    """Layer 1's output becomes its unsteered value + α·d exactly; layer 0 is unchanged bit for
+    bit; layer 2 differs only because its input did."""
+    model, tokenizer = load_tiny(request.getfixturevalue(f"tiny_{arch}_dir"))
+    ids = tokenizer(["The weather is nice today."], return_tensors="pt")
+    hidden = model.config.hidden_size
+    direction = np.random.default_rng(1).normal(size=hidden)
+    plan = [NeuronOp("add", 1, np.arange(hidden), 0.5 * direction, site="residual")]
+    base: dict = {}
+    handles = capture_layers(model, base)
+    with torch.no_grad():
+        model(**ids)
+    for handle in handles:
+        handle.remove()
+    steered: dict = {}
+    with steer(model, plan):
+        handles = capture_layers(model, steered)
+        with torch.no_grad():
+            model(**ids)
+        for handle in handles:
+            handle.remove()
+    assert torch.equal(steered[0], base[0])
+    shift = torch.as_tensor(0.5 * direction, dtype=base[1].dtype)
+    assert torch.equal(steered[1], base[1] + shift)  # exactly, in the model's dtype
+    np.testing.assert_allclose(
+        (steered[1] - base[1]).numpy(), np.broadcast_to(0.5 * direction, base[1].shape), atol=1e-6
+    )
+    assert not torch.allclose(steered[2], base[2])

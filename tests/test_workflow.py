@@ -48,10 +48,15 @@ def test_the_provenance_record_is_the_shared_runs(tiny_dag, tiny_llama_dir):
 def test_the_whole_dag_runs_and_writes_every_output(tiny_dag):
     workdir = tiny_dag.workdir
     for lang in ["en", "de", "fr", "zh", "es"]:
-        stats = pl.read_parquet(workdir / f"results/activations/tiny/{lang}.parquet")
-        assert stats.columns == ["layer", "neuron", "n_tokens", "n_active", "act_sum", "act_sq_sum"]
+        table = pl.read_parquet(workdir / f"results/activations/tiny/{lang}.parquet")
+        assert table.columns == [
+            "site", "layer", "neuron", "n_tokens", "n_active", "act_sum", "act_sq_sum",
+        ]  # fmt: skip
+        stats = table.filter(pl.col("site") == "mlp")
         assert stats.height == 3 * 48
         assert stats["n_tokens"].unique().to_list() == [2000]  # the budget binds
+        residual = table.filter(pl.col("site") == "residual")  # the same passes, hidden width
+        assert residual.height == 3 * 32 and residual["n_tokens"].unique().to_list() == [2000]
     for selection in ["lape-10", "lape-20"]:
         neurons = pl.read_parquet(workdir / f"results/neurons/tiny/{selection}.parquet")
         assert neurons.height > 0  # an empty selection would steer nothing

@@ -80,7 +80,9 @@ def hand_plan(workdir, test_lang: str, steer_lang: str) -> list[NeuronOp]:
         rows = neurons.filter((pl.col("lang") == lang) & (pl.col("layer") == layer))
         return np.sort(rows["neuron"].to_numpy()).astype(np.int64)
 
-    stats = pl.read_parquet(workdir / f"results/activations/{MODEL}/{steer_lang}.parquet")
+    stats = pl.read_parquet(workdir / f"results/activations/{MODEL}/{steer_lang}.parquet").filter(
+        pl.col("site") == "mlp"
+    )
     mean = {
         (layer, neuron): act_sum / n
         for layer, neuron, act_sum, n in stats.select(

@@ -10,8 +10,21 @@ fixed language code), and its value::
     {op: scale,    lang: target, strength: 2.0}            # multiplication: a <- γ·a
     {op: replace,  lang: target, value: mean}              # fixed-value replacement: a <- μ
     {op: diffmean, lang: target, strength: 1.0}            # a += α·(μ_lang − mean of the others' μ)
+    {op: diffmean, lang: target, reference: source}        # a += α·(μ_lang − μ_source)
 
 An optional ``layers: [first, last]`` (inclusive) limits a step to a layer range.
+
+``site: residual`` moves a ``diffmean`` step from the language neurons to the residual stream
+(:mod:`langarith.core.plans`): every hidden dimension of each chosen layer's output gets
+``h += α·d_ℓ`` with the DiffMean direction ``d_ℓ = μ_lang,ℓ − μ_ref,ℓ`` of the per-language mean
+residuals (``reference: others``, the default: the mean of the other languages' means;
+``reference: source``: the source language's mean). ``normalize: true`` scales the direction to
+``r̄_ℓ·d_ℓ/‖d_ℓ‖``, with ``r̄_ℓ`` the root mean square norm of layer ℓ's residual averaged over
+the languages, so that α is a fraction of the stream's typical norm at every layer (what a layer
+sweep compares). A residual step needs no neuron selection; ``layers`` picks one layer
+(``[6, 6]``), a range, or (left out) all layers::
+
+    {op: diffmean, site: residual, lang: target, strength: 0.5, layers: [6, 6], normalize: true}
 
 ``strength: calibrated`` (``add`` and ``diffmean`` only) takes α per target language from the
 calibration of the selection (``quality.calibration``, :mod:`langarith.experiments.calibration`):
@@ -30,12 +43,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from langarith.core.plans import NeuronOp
+from langarith.core.plans import SITE_KINDS, NeuronOp
 from langarith.core.selection import NeuronSet
 
 STEP_OPS = ("set", "scale", "add", "replace", "diffmean")
 CALIBRATED = "calibrated"  # the strength of a step whose α comes from the calibration
 CALIBRATABLE_OPS = ("add", "diffmean")
+REFERENCES = ("others", "source")  # what a diffmean direction is taken against
+RESIDUAL_OPS = ("diffmean",)
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,9 @@ class Step:
     value: float | str | None = None
     strength: float | str = 1.0  # a number, or CALIBRATED
     layers: tuple[int, int] | None = None
+    site: str = "mlp"
+    reference: str = "others"  # diffmean only
+    normalize: bool = False  # residual diffmean only
 
     @classmethod
     def from_config(cls, raw: Mapping, where: str) -> Step:
@@ -67,12 +85,35 @@ class Step:
             raise ValueError(f"{where}: strength {strength!r} is not a number or {CALIBRATED!r}")
         else:
             strength = float(strength)
+        site = raw.get("site", "mlp")
+        if site not in SITE_KINDS:
+            raise ValueError(f"{where}: site {site!r} is not one of {', '.join(SITE_KINDS)}")
+        if site == "residual" and op not in RESIDUAL_OPS:
+            raise ValueError(
+                f"{where}: op {op!r} does not act on the residual stream (site: residual "
+                f"takes op {', '.join(RESIDUAL_OPS)})"
+            )
+        reference = raw.get("reference", "others")
+        if "reference" in raw and op != "diffmean":
+            raise ValueError(f"{where}: reference applies to op diffmean, not {op!r}")
+        if reference not in REFERENCES:
+            raise ValueError(
+                f"{where}: reference {reference!r} is not one of {', '.join(REFERENCES)}"
+            )
+        normalize = raw.get("normalize", False)
+        if not isinstance(normalize, bool):
+            raise ValueError(f"{where}: normalize {normalize!r} is not true or false")
+        if normalize and site != "residual":
+            raise ValueError(f"{where}: normalize applies to site residual only")
         return cls(
             op=op,
             lang=str(raw.get("lang", "target")),
             value=value,
             strength=strength,
             layers=layers,  # type: ignore[arg-type]
+            site=site,
+            reference=reference,
+            normalize=normalize,
         )
 
 
@@ -103,7 +144,21 @@ class Condition:
 
     @property
     def acts_on_source(self) -> bool:
-        return any(step.lang == "source" for step in self.steps)
+        """Whether a step reads the source language's neurons or statistics."""
+        return any(
+            step.lang == "source" or (step.op == "diffmean" and step.reference == "source")
+            for step in self.steps
+        )
+
+    @property
+    def needs_neurons(self) -> bool:
+        """Whether a step acts on the language neurons (and so needs a selection)."""
+        return any(step.site == "mlp" for step in self.steps)
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        """The site kinds the steps act on, in first-use order."""
+        return tuple(dict.fromkeys(step.site for step in self.steps))
 
     @property
     def ops(self) -> tuple[str, ...]:
@@ -120,7 +175,7 @@ class Condition:
         """The plan for one (source, target) pair; ``[]`` for the unsteered baseline."""
         if self.unsteered:
             return []
-        if neurons is None:
+        if neurons is None and self.needs_neurons:
             raise ValueError(f"condition {self.name!r} has steps but no neuron selection")
         return build_plan(self.steps, source, target, neurons, tables, alphas)
 
@@ -165,10 +220,14 @@ def with_alpha(
 
 @dataclass(frozen=True)
 class LanguageTables:
-    """Per-language ``[layers, neurons]`` statistics the values are read from."""
+    """Per-language statistics the values are read from: ``[layers, neurons]`` tables of the
+    neurons, and, when recorded, ``[layers, hidden]`` means and ``[layers]`` root mean square
+    norms of the residual stream."""
 
     act_mean: Mapping[str, np.ndarray]
     p_active: Mapping[str, np.ndarray]
+    residual_mean: Mapping[str, np.ndarray] | None = None
+    residual_rms: Mapping[str, np.ndarray] | None = None
 
 
 def _lang_of(step: Step, source: str, target: str) -> str:
@@ -179,15 +238,21 @@ def build_plan(
     steps: Sequence[Step],
     source: str,
     target: str,
-    neurons: NeuronSet,
+    neurons: NeuronSet | None,
     tables: LanguageTables | None,
     alphas: Mapping[str, float] | None = None,
 ) -> list[NeuronOp]:
     """The intervention plan of ``steps`` for one (source, target) pair; ``alphas`` gives the α
-    of calibrated steps per target language."""
+    of calibrated steps per target language. ``neurons`` may be ``None`` when every step acts on
+    the residual stream."""
     plan: list[NeuronOp] = []
     for step in with_alpha(steps, target, alphas):
         lang = _lang_of(step, source, target)
+        if step.site == "residual":
+            plan.extend(_residual_ops(step, lang, source, tables))
+            continue
+        if neurons is None:
+            raise ValueError(f"op {step.op!r} on the neurons needs a neuron selection")
         if lang not in neurons.masks:
             raise ValueError(f"language {lang!r} has no neurons in this selection")
         first, last = step.layers if step.layers else (0, neurons.n_layers - 1)
@@ -200,12 +265,66 @@ def build_plan(
             idx = neurons.masks[lang][layer]
             if len(idx) == 0:
                 continue
-            plan.append(_op(step, lang, layer, idx, tables))
+            plan.append(_op(step, lang, layer, idx, tables, source))
     return plan
 
 
+def _diffmean(
+    means: Mapping[str, np.ndarray], lang: str, reference: str, source: str
+) -> np.ndarray:
+    """``μ_lang − μ_ref`` of one layer: ``ref`` the mean of the other languages' means
+    (``others``) or the source language's mean (``source``)."""
+    if lang not in means:
+        raise ValueError(f"no activation statistics for language {lang!r}")
+    if reference == "source":
+        if source not in means:
+            raise ValueError(f"no activation statistics for source language {source!r}")
+        return means[lang] - means[source]
+    others = [m for code, m in means.items() if code != lang]
+    if not others:
+        raise ValueError("diffmean needs the statistics of at least two languages")
+    return means[lang] - np.mean(others, axis=0)
+
+
+def _residual_ops(
+    step: Step, lang: str, source: str, tables: LanguageTables | None
+) -> list[NeuronOp]:
+    """``add`` ops of a residual ``diffmean`` step: α·d_ℓ (or α·r̄_ℓ·d_ℓ/‖d_ℓ‖) on every
+    hidden dimension of each chosen layer; a layer whose direction is zero gets no op."""
+    if tables is None or tables.residual_mean is None or tables.residual_rms is None:
+        raise ValueError(
+            "site: residual needs the residual-stream statistics, which these activation "
+            "statistics do not hold (record the activations again)"
+        )
+    n_layers, hidden = next(iter(tables.residual_mean.values())).shape
+    first, last = step.layers if step.layers else (0, n_layers - 1)
+    if last >= n_layers:
+        raise ValueError(
+            f"layers: [{first}, {last}] reaches layer {last}, but the model has "
+            f"{n_layers} layers (0-{n_layers - 1})"
+        )
+    dims = np.arange(hidden)
+    ops = []
+    for layer in range(first, last + 1):
+        means = {code: m[layer] for code, m in tables.residual_mean.items()}
+        direction = _diffmean(means, lang, step.reference, source)
+        norm = float(np.linalg.norm(direction))
+        if norm == 0.0:
+            continue
+        if step.normalize:
+            rms = float(np.mean([r[layer] for r in tables.residual_rms.values()]))
+            direction = direction * (rms / norm)
+        ops.append(NeuronOp("add", layer, dims, step.strength * direction, site="residual"))
+    return ops
+
+
 def _op(
-    step: Step, lang: str, layer: int, idx: np.ndarray, tables: LanguageTables | None
+    step: Step,
+    lang: str,
+    layer: int,
+    idx: np.ndarray,
+    tables: LanguageTables | None,
+    source: str,
 ) -> NeuronOp:
     if step.op == "set":
         return NeuronOp("set", layer, idx, np.full(len(idx), float(step.value)))  # type: ignore[arg-type]
@@ -214,10 +333,8 @@ def _op(
     if tables is None:
         raise ValueError(f"op {step.op!r} needs the activation statistics of the languages")
     if step.op == "diffmean":
-        others = [m[layer, idx] for code, m in tables.act_mean.items() if code != lang]
-        if not others:
-            raise ValueError("diffmean needs the statistics of at least two languages")
-        delta = tables.act_mean[lang][layer, idx] - np.mean(others, axis=0)
+        means = {code: m[layer, idx] for code, m in tables.act_mean.items()}
+        delta = _diffmean(means, lang, step.reference, source)
         return NeuronOp("add", layer, idx, step.strength * delta)
     source = tables.act_mean if step.value == "mean" else tables.p_active
     if lang not in source:

@@ -8,6 +8,10 @@ A pack is a directory with
   language k), ``act_mean`` float64 [K, U] and ``p_active`` float64 [K, U]: the mean activation
   μ and the activation probability p of every language k at every neuron of U (all languages,
   not only the members, so that ``diffmean`` works);
+* when the statistics hold the residual stream (:mod:`langarith.io.activations`),
+  ``residual_mean`` float64 [K, L, H] and ``residual_rms`` float64 [K, L]: each language's mean
+  residual stream and its root mean square norm after every decoder layer, from which the
+  residual DiffMean directions (``site: residual`` steps) are built;
 * ``pack.json``: the format tag, the model (config name and source), the selection and its
   LAPE parameters, the language order (the K axis), the layer count and width, the neuron
   site, counts per language and token counts, and, when the selection was calibrated
@@ -44,6 +48,7 @@ FORMAT = "langarith-steering-pack/1"
 TENSORS = "neurons.safetensors"
 META = "pack.json"
 SITE = "output of each decoder layer's MLP activation module (mlp.act_fn for gated MLPs)"
+RESIDUAL_SITE = "output of each decoder layer (the residual stream, before the final norm)"
 
 
 def pack_arrays(neurons: NeuronSet, tables: LanguageTables) -> dict[str, np.ndarray]:
@@ -67,13 +72,21 @@ def pack_arrays(neurons: NeuronSet, tables: LanguageTables) -> dict[str, np.ndar
                 member[k, position[(li, int(j))]] = True
     act_mean = np.stack([np.asarray(tables.act_mean[lang])[layer, neuron] for lang in languages])
     p_active = np.stack([np.asarray(tables.p_active[lang])[layer, neuron] for lang in languages])
-    return {
+    arrays = {
         "layer": layer,
         "neuron": neuron,
         "member": member,
         "act_mean": act_mean.astype(np.float64).reshape(len(languages), len(pairs)),
         "p_active": p_active.astype(np.float64).reshape(len(languages), len(pairs)),
     }
+    if tables.residual_mean is not None and tables.residual_rms is not None:
+        arrays["residual_mean"] = np.stack(
+            [np.asarray(tables.residual_mean[lang], dtype=np.float64) for lang in languages]
+        )
+        arrays["residual_rms"] = np.stack(
+            [np.asarray(tables.residual_rms[lang], dtype=np.float64) for lang in languages]
+        )
+    return arrays
 
 
 def write_pack(
@@ -107,6 +120,11 @@ def write_pack(
             "p_active": "float64 [K, U]",
         },
     }
+    if "residual_mean" in arrays:
+        meta["residual_site"] = RESIDUAL_SITE
+        meta["hidden_size"] = int(arrays["residual_mean"].shape[2])
+        meta["tensors"]["residual_mean"] = "float64 [K, L, H]"
+        meta["tensors"]["residual_rms"] = "float64 [K, L]"
     with atomic_path(out / TENSORS) as tmp:
         save_file(arrays, str(tmp), metadata={"format": FORMAT})
     write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", out / META)
@@ -197,7 +215,23 @@ def load_pack(path: str | Path) -> tuple[NeuronSet, LanguageTables]:
             dense[layer, neuron] = arrays[name][k]
             table[lang] = dense
     neurons = NeuronSet(languages=languages, n_layers=n_layers, width=width, masks=masks)
-    return neurons, LanguageTables(act_mean=act_mean, p_active=p_active)
+    residual_mean = residual_rms = None
+    if "residual_mean" in arrays:
+        means, rms = arrays["residual_mean"], arrays.get("residual_rms")
+        if means.ndim != 3 or means.shape[:2] != (len(languages), n_layers) or rms is None:
+            raise ValueError(
+                f"{path}: residual_mean has shape {means.shape}, expected "
+                f"({len(languages)}, {n_layers}, H) beside residual_rms"
+            )
+        if rms.shape != (len(languages), n_layers):
+            raise ValueError(
+                f"{path}: residual_rms has shape {rms.shape}, expected "
+                f"({len(languages)}, {n_layers})"
+            )
+        residual_mean = {lang: means[k] for k, lang in enumerate(languages)}
+        residual_rms = {lang: rms[k] for k, lang in enumerate(languages)}
+    tables = LanguageTables(act_mean, p_active, residual_mean, residual_rms)
+    return neurons, tables
 
 
 def check_sites(path: str | Path, sites) -> None:

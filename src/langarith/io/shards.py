@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from langarith.io.activations import ActivationStats
+from langarith.io.activations import ActivationStats, read_sites
 
 
 def check_shard(shard: int, shards: int) -> None:
@@ -47,8 +47,9 @@ def shard_bounds(
     return first * step, min(last * step, n_tokens)
 
 
-def merge_shards(paths: Sequence[str | Path]) -> ActivationStats:
-    """The statistics of shards 1..n of one language, read from ``paths`` (in any order).
+def merge_shards(paths: Sequence[str | Path]) -> dict[str, ActivationStats]:
+    """The statistics of shards 1..n of one language, read from ``paths`` (in any order), per
+    site (``{site: statistics}``; every shard must hold the same sites).
 
     Each file's metadata must name its ``shard`` and the same ``shards`` = n, every shard must
     be present once, and the rest of the metadata (model, language, recording settings) must
@@ -57,11 +58,11 @@ def merge_shards(paths: Sequence[str | Path]) -> ActivationStats:
     """
     if not paths:
         raise ValueError("no shard files to merge")
-    by_shard: dict[int, tuple[str, ActivationStats]] = {}
+    by_shard: dict[int, tuple[str, dict[str, ActivationStats]]] = {}
     common: dict | None = None
     for path in paths:
-        stats = ActivationStats.read(path)
-        meta = dict(stats.metadata)
+        sites = read_sites(path)
+        meta = dict(next(iter(sites.values())).metadata)
         shard, shards = meta.pop("shard", None), meta.get("shards")
         if not isinstance(shard, int) or not isinstance(shards, int):
             raise ValueError(f"{str(path)!r} is not a shard file (no shard/shards in its metadata)")
@@ -74,12 +75,17 @@ def merge_shards(paths: Sequence[str | Path]) -> ActivationStats:
         elif meta != common:
             first = by_shard[min(by_shard)][0]
             raise ValueError(f"{str(path)!r} was recorded with other settings than {first!r}")
-        by_shard[shard] = (str(path), stats)
+        if by_shard and set(sites) != set(next(iter(by_shard.values()))[1]):
+            first = by_shard[min(by_shard)][0]
+            raise ValueError(f"{str(path)!r} holds other sites than {first!r}")
+        by_shard[shard] = (str(path), sites)
     missing = sorted(set(range(1, len(paths) + 1)) - set(by_shard))
     if missing:
         raise ValueError(f"shard {missing[0]} of {len(paths)} is missing")
-    merged = by_shard[1][1]
+    merged = dict(by_shard[1][1])
     for shard in range(2, len(paths) + 1):
-        merged = merged.merge(by_shard[shard][1])
-    merged.metadata = dict(common or {})
+        for site, stats in by_shard[shard][1].items():
+            merged[site] = merged[site].merge(stats)
+    for stats in merged.values():
+        stats.metadata = dict(common or {})
     return merged

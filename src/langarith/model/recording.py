@@ -22,10 +22,15 @@ Exactness, by activation dtype (the batch totals are added to the float64 runnin
 
 ``record_token_stream`` packs a token stream into fixed-length chunks (no padding: every row
 of a batch has the same length) and runs only the decoder body: the LM head is never computed.
+``record_sites`` records several site kinds in the same forward passes: the MLP neurons and the
+residual stream (each decoder layer's output, ``[rows, positions, hidden]``; the same four
+statistics per hidden dimension, of which the DiffMean directions use the sums and the norms
+the sums of squares).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -33,10 +38,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from langarith.core.plans import SITE_KINDS
 from langarith.io.activations import ActivationStats
 from langarith.model.hooks import ForwardHooks
 from langarith.model.placement import input_device
-from langarith.model.sites import NeuronSites, check_site_widths, find_sites
+from langarith.model.sites import (
+    NeuronSites,
+    check_site_widths,
+    find_residual_sites,
+    find_sites,
+    site_output,
+)
 
 # float32 represents every integer up to 2**24 exactly: the bound on one row's partial count
 _MAX_EXACT_POSITIONS = 2**24
@@ -176,8 +188,8 @@ class ActivationRecorder(ForwardHooks):
         totals.n_tokens += acts.shape[0] * acts.shape[1]
 
     def _hook(self, layer: int):
-        def hook(_module, _inputs, output: torch.Tensor) -> None:
-            self._add(layer, output.detach())
+        def hook(_module, _inputs, output) -> None:
+            self._add(layer, site_output(output).detach())
 
         return hook
 
@@ -255,7 +267,6 @@ def chunk_batches(stream: np.ndarray, chunk_tokens: int, batch_size: int) -> Ite
         yield tail.reshape(1, -1)
 
 
-@torch.inference_mode()
 def record_token_stream(
     model,
     stream: np.ndarray,
@@ -265,21 +276,49 @@ def record_token_stream(
     metadata: dict | None = None,
     progress: bool = True,
 ) -> ActivationStats:
-    """Statistics of ``model``'s neuron sites over ``stream`` (BOS, if given, is not counted).
+    """Statistics of ``model``'s neuron sites over ``stream`` (BOS, if given, is not counted):
+    :func:`record_sites` of the ``mlp`` site alone."""
+    return record_sites(
+        model, stream, chunk_tokens, batch_size, bos_token_id, metadata, progress, ("mlp",)
+    )["mlp"]
 
-    Runs ``model.base_model`` (the decoder body without the LM head). The sites are validated
-    first with a two-token forward pass (``check_site_widths``). Works for models split across
-    devices or offloaded by accelerate: inputs go to the embedding's execution device.
+
+@torch.inference_mode()
+def record_sites(
+    model,
+    stream: np.ndarray,
+    chunk_tokens: int,
+    batch_size: int,
+    bos_token_id: int | None = None,
+    metadata: dict | None = None,
+    progress: bool = True,
+    sites: Sequence[str] = SITE_KINDS,
+) -> dict[str, ActivationStats]:
+    """``{site: statistics}`` of ``model``'s ``sites`` over ``stream``, recorded in the same
+    forward passes (BOS, if given, is not counted).
+
+    Runs ``model.base_model`` (the decoder body without the LM head). The neuron sites are
+    validated first with a two-token forward pass (``check_site_widths``). Works for models
+    split across devices or offloaded by accelerate: inputs go to the embedding's execution
+    device.
     """
-    sites = find_sites(model)
-    check_site_widths(model, sites)
+    unknown = [site for site in sites if site not in SITE_KINDS]
+    if unknown or not sites:
+        raise ValueError(f"sites must be some of {', '.join(SITE_KINDS)}, got {list(sites)}")
+    neuron_sites = find_sites(model)
+    check_site_widths(model, neuron_sites)
+    found = {"mlp": neuron_sites}
+    if "residual" in sites:
+        found["residual"] = find_residual_sites(model)
     device = input_device(model)
     skip = 1 if bos_token_id is not None else 0
     body = model.base_model  # the decoder without the LM head
-    recorder = ActivationRecorder(sites, skip_positions=skip)
+    recorders = {site: ActivationRecorder(found[site], skip_positions=skip) for site in sites}
     n_chunks = -(-len(stream) // chunk_tokens)
     bar = tqdm(total=n_chunks, desc="recording", unit="chunk", disable=not progress)
-    with recorder:
+    with contextlib.ExitStack() as active:
+        for recorder in recorders.values():
+            active.enter_context(recorder)
         for batch in chunk_batches(stream, chunk_tokens, batch_size):
             ids = torch.from_numpy(batch).to(device)
             if skip:
@@ -289,7 +328,7 @@ def record_token_stream(
             bar.update(len(batch))
     bar.close()
     meta = {"chunk_tokens": chunk_tokens, "bos": bos_token_id is not None, **(metadata or {})}
-    return recorder.stats(meta)
+    return {site: recorder.stats(meta) for site, recorder in recorders.items()}
 
 
 def record_corpus(
@@ -300,8 +339,10 @@ def record_corpus(
     metadata: dict | None = None,
     shard: int = 1,
     shards: int = 1,
-) -> ActivationStats:
-    """Load the prepared model, pack the corpus file and record its statistics.
+    sites: Sequence[str] = SITE_KINDS,
+) -> dict[str, ActivationStats]:
+    """Load the prepared model, pack the corpus file and record the statistics of its
+    ``sites`` (``{site: statistics}``, :func:`record_sites`).
 
     The corpus is read and tokenized as it streams and left at ``recording.max_tokens``. Fewer
     tokens than the budget: a warning if the corpus holds all its source's text, an error
@@ -357,6 +398,12 @@ def record_corpus(
             log.warning("shard %d of %d is empty: the corpus has too few batches", shard, shards)
         stream = stream[start:stop]
         meta["shard"] = shard
-    return record_token_stream(
-        loaded.model, stream, recording["chunk_tokens"], recording["batch_size"], bos, meta
+    return record_sites(
+        loaded.model,
+        stream,
+        recording["chunk_tokens"],
+        recording["batch_size"],
+        bos,
+        meta,
+        sites=sites,
     )

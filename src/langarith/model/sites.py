@@ -13,6 +13,10 @@ hook on it observes, and may replace, exactly that.
 - Non-gated MLPs compute ``proj(act(fc(x)))``: GPT-2 ``mlp.act`` after ``c_fc``, GPT-NeoX
   ``mlp.act`` after ``dense_h_to_4h``, BLOOM ``mlp.gelu_impl`` after ``dense_h_to_4h``.
 
+The *residual site* of a layer (:func:`find_residual_sites`) is the decoder layer module itself:
+its output (the first element when it returns a tuple) is the residual stream after the layer,
+``[rows, positions, hidden_size]``.
+
 ``find_sites`` validates the static structure (one distinct module per layer, projection width
 equal to the config's MLP width); ``check_site_widths`` runs a two-token forward pass and checks
 each site fires exactly once per layer with that width.
@@ -98,11 +102,13 @@ _LAYER_PATHS = ("layers", "h", "language_model.layers", "model.layers", "decoder
 
 @dataclass(frozen=True)
 class NeuronSites:
-    """The activation module of every decoder layer, in layer order."""
+    """The site module of every decoder layer, in layer order: the MLP activation module
+    (``kind`` ``mlp``) or the decoder layer itself (``residual``)."""
 
     model_type: str
     modules: tuple[nn.Module, ...]
     width: int
+    kind: str = "mlp"
 
     @property
     def n_layers(self) -> int:
@@ -196,6 +202,31 @@ def find_sites(model: nn.Module) -> NeuronSites:
             "hook cannot tell layers apart"
         )
     return NeuronSites(model_type=model_type, modules=tuple(modules), width=width)
+
+
+def find_residual_sites(model: nn.Module) -> NeuronSites:
+    """The residual site of every decoder layer: the layer module, of width ``hidden_size``."""
+    hidden = getattr(_text_config(model), "hidden_size", None)
+    if hidden is None:
+        hidden = getattr(_text_config(model), "n_embd", None)
+    if hidden is None:
+        raise UnsupportedModelError(
+            f"model type {_model_type(model)!r}: the config names no hidden_size, the width of "
+            "the residual stream"
+        )
+    layers = decoder_layers(model)
+    return NeuronSites(_model_type(model), tuple(layers), int(hidden), kind="residual")
+
+
+def site_output(output) -> torch.Tensor:
+    """The site's tensor in a hook's ``output``: the output itself, or its first element when
+    the module returns a tuple (decoder layers of some families)."""
+    return output[0] if isinstance(output, tuple) else output
+
+
+def with_site_output(output, tensor: torch.Tensor):
+    """``output`` with its site tensor replaced by ``tensor`` (what a hook returns)."""
+    return (tensor, *output[1:]) if isinstance(output, tuple) else tensor
 
 
 def check_site_widths(model: nn.Module, sites: NeuronSites) -> None:
