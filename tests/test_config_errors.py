@@ -422,6 +422,46 @@ CASES = [
         "forcing.conditions: 'cal' needs an α for en zh es; add them to quality.calibration",
     ),
     (
+        "instruct-with-a-value",
+        step(op="instruct", value=1.0),
+        "conditions.bad[0]: op 'instruct' takes no other keys, got ['value']",
+    ),
+    (
+        "residual-add",
+        step(op="add", site="residual", value="mean"),
+        "conditions.bad[0]: op 'add' does not act on the residual stream",
+    ),
+    (
+        "instructed-task-condition",
+        lambda c, _: (
+            c["conditions"].update(asked=[{"op": "instruct"}]),
+            c["tasks"]["qa"]["conditions"].append("asked"),
+        ),
+        "tasks.qa.conditions: condition 'asked' has an instruct step, which applies to the "
+        "forcing prompts only",
+    ),
+    (
+        "instructions-missing-a-pair",
+        lambda c, tmp: (
+            c["conditions"].update(asked=[{"op": "instruct"}]),
+            c["forcing"]["conditions"].append("asked"),
+            (tmp / "few.tsv").write_text(
+                "source\ttarget\tinstruction\nen\ten\tAnswer in English.\n"
+            ),
+            c["forcing"].update(instructions=str(tmp / "few.tsv")),
+        ),
+        "few.tsv: no instruction for 9 pair(s): en->de en->fr",
+    ),
+    (
+        "instructions-file-missing",
+        lambda c, tmp: (
+            c["conditions"].update(asked=[{"op": "instruct"}]),
+            c["forcing"]["conditions"].append("asked"),
+            c["forcing"].update(instructions=str(tmp / "none.tsv")),
+        ),
+        "none.tsv' does not exist",
+    ),
+    (
         "quality-key-typo",
         lambda c, _: c["quality"].update(max_repetitions=0.3),
         "quality: Additional properties are not allowed ('max_repetitions' was unexpected)",
@@ -679,9 +719,9 @@ def test_a_corpus_below_the_budget_is_recorded_whole_normalised_by_its_own_count
         write_corpus([Document(str(i), t) for i, t in enumerate(lines)], corpus, source=lang)
         with caplog.at_level(logging.WARNING, logger="langarith"):
             caplog.clear()
-            stats[lang] = record_corpus(
-                str(model_dir), str(corpus), {}, recording, {"lang": lang}
-            )["mlp"]
+            stats[lang] = record_corpus(str(model_dir), str(corpus), {}, recording, {"lang": lang})[
+                "mlp"
+            ]
         n = stats[lang].n_tokens
         assert 0 < n < 100_000
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -326,3 +326,31 @@ def test_a_residual_plan_adds_exactly_its_direction_to_the_chosen_layer(arch, re
         (steered[1] - base[1]).numpy(), np.broadcast_to(0.5 * direction, base[1].shape), atol=1e-6
     )
     assert not torch.allclose(steered[2], base[2])
+
+
+def test_the_instruct_step_changes_the_prompt_not_the_model(tmp_path):
+    from langarith.experiments.forcing import requests
+    from langarith.io.prompts import read_instructions
+
+    asked = parse_condition("asked", [{"op": "instruct"}])
+    assert asked.instructed and not asked.needs_neurons and asked.sites == ()
+    assert asked.plan("en", "fr", None, None) == []
+    both = parse_condition(
+        "asked-residual", [{"op": "instruct"}, {"op": "diffmean", "site": "residual"}]
+    )
+    assert both.instructed and both.sites == ("residual",)
+    assert [op.site for op in both.plan("en", "fr", None, residual_tables())] == ["residual"] * 2
+    path = tmp_path / "instructions.tsv"
+    path.write_text(
+        "source\ttarget\tinstruction\nen\tfr\tAnswer in French.\nen\ten\tAnswer in English.\n"
+    )
+    reqs = requests({"en": ["How are you?"]}, ["en"], ["fr", "en"], read_instructions(path))
+    assert [r.prompt for r in reqs] == [
+        "Q: How are you? Answer in French. \nA:",
+        "Q: How are you? Answer in English. \nA:",
+    ]
+    assert requests({"en": ["How are you?"]}, ["en"], ["fr"])[0].prompt == "Q: How are you? \nA:"
+    with pytest.raises(
+        ValueError, match=r"instructions\.tsv: no instruction for 1 pair\(s\): en->de"
+    ):
+        requests({"en": ["How are you?"]}, ["en"], ["de"], read_instructions(path))

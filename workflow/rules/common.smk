@@ -117,6 +117,13 @@ def calibration_input(wildcards):
     return {"calibration": calibration_json(wildcards)}
 
 
+def instructions_input(wildcards):
+    """The instructions TSV an instructed condition (`op: instruct`) asks for the target in."""
+    if not condition_of(wildcards.condition).instructed:
+        return {}
+    return {"instructions": str(REPO / config["forcing"]["instructions"])}
+
+
 def forcing_cells():
     """(selection, condition) pairs of the forcing grid, unsteered conditions once."""
     cells = []

@@ -2,6 +2,7 @@ rule generate_forcing:
     input:
         unpack(neuron_files),
         unpack(calibration_input),
+        unpack(instructions_input),
         model="resources/models/{model}",
         activations=activation_files,
         questions=str(

@@ -18,4 +18,5 @@ with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus):
         generation=snakemake.params.generation,
         output=snakemake.output[0],
         calibration=snakemake.input.get("calibration"),
+        instructions=snakemake.input.get("instructions"),
     )

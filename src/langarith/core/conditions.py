@@ -30,6 +30,11 @@ sweep compares). A residual step needs no neuron selection; ``layers`` picks one
 calibration of the selection (``quality.calibration``, :mod:`langarith.experiments.calibration`):
 :func:`build_plan` then needs ``alphas``, ``{target: α}``.
 
+``{op: instruct}`` is the prompting baseline: no intervention, but every forcing prompt asks,
+in the source language, for the answer in the target language (the instruction of the pair in
+``forcing.instructions``, :func:`langarith.io.prompts.read_instructions`). With other steps it
+combines prompting and steering.
+
 A :class:`Condition` is the one typed form of a condition: parsed and validated once from the
 config (:func:`parse_condition`), then turned into plans with :meth:`Condition.plan`. A condition
 without steps is the unsteered baseline.
@@ -46,7 +51,8 @@ import numpy as np
 from langarith.core.plans import SITE_KINDS, NeuronOp
 from langarith.core.selection import NeuronSet
 
-STEP_OPS = ("set", "scale", "add", "replace", "diffmean")
+STEP_OPS = ("set", "scale", "add", "replace", "diffmean", "instruct")
+INSTRUCT = "instruct"  # the prompt step: no intervention
 CALIBRATED = "calibrated"  # the strength of a step whose α comes from the calibration
 CALIBRATABLE_OPS = ("add", "diffmean")
 REFERENCES = ("others", "source")  # what a diffmean direction is taken against
@@ -60,7 +66,7 @@ class Step:
     value: float | str | None = None
     strength: float | str = 1.0  # a number, or CALIBRATED
     layers: tuple[int, int] | None = None
-    site: str = "mlp"
+    site: str = "mlp"  # SITE_KINDS; "prompt" for the instruct step
     reference: str = "others"  # diffmean only
     normalize: bool = False  # residual diffmean only
 
@@ -69,6 +75,11 @@ class Step:
         op = raw.get("op")
         if op not in STEP_OPS:
             raise ValueError(f"{where}: op {op!r} is not one of {', '.join(STEP_OPS)}")
+        if op == INSTRUCT:
+            extra = sorted(set(raw) - {"op"})
+            if extra:
+                raise ValueError(f"{where}: op {INSTRUCT!r} takes no other keys, got {extra}")
+            return cls(op=op, lang="target", site="prompt")
         value = raw.get("value")
         if op == "set" and not isinstance(value, (int, float)):
             raise ValueError(f"{where}: op 'set' needs a numeric value (the constant c)")
@@ -157,8 +168,13 @@ class Condition:
 
     @property
     def sites(self) -> tuple[str, ...]:
-        """The site kinds the steps act on, in first-use order."""
-        return tuple(dict.fromkeys(step.site for step in self.steps))
+        """The model sites the steps act on, in first-use order (the prompt step is none)."""
+        return tuple(dict.fromkeys(step.site for step in self.steps if step.op != INSTRUCT))
+
+    @property
+    def instructed(self) -> bool:
+        """Whether the prompts ask for the target language (an ``instruct`` step)."""
+        return any(step.op == INSTRUCT for step in self.steps)
 
     @property
     def ops(self) -> tuple[str, ...]:
@@ -247,6 +263,8 @@ def build_plan(
     the residual stream."""
     plan: list[NeuronOp] = []
     for step in with_alpha(steps, target, alphas):
+        if step.op == INSTRUCT:  # acts on the prompt, not the model
+            continue
         lang = _lang_of(step, source, target)
         if step.site == "residual":
             plan.extend(_residual_ops(step, lang, source, tables))

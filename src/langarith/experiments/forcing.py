@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from langarith.experiments.steered_job import SteeredJob, read_steered_job, steered_generate
+from langarith.io.prompts import Instructions
 
 PROMPT_TEMPLATE = "Q: {question} \nA:"  # the anchor's format, space before the newline included
 STOP_STRINGS = ("\nQ:", "\nA:")
@@ -34,15 +35,24 @@ class ForcingRequest:
 
 
 def requests(
-    questions: Mapping[str, Sequence[str]], sources: Sequence[str], targets: Sequence[str]
+    questions: Mapping[str, Sequence[str]],
+    sources: Sequence[str],
+    targets: Sequence[str],
+    instructions: Instructions | None = None,
 ) -> list[ForcingRequest]:
-    """Every (source, target, question) of the grid, diagonal included."""
+    """Every (source, target, question) of the grid, diagonal included; with ``instructions``
+    (the prompting baseline) each question is followed by the pair's instruction, in the
+    question line: ``Q: <question> <instruction> \nA:``."""
+    if instructions is not None:
+        instructions.require([(source, target) for source in sources for target in targets])
     out = []
     for source in sources:
         if source not in questions:
             raise ValueError(f"no forcing questions for source language {source!r}")
         for target in targets:
             for idx, question in enumerate(questions[source]):
+                if instructions is not None:
+                    question = f"{question} {instructions[(source, target)]}"
                 out.append(
                     ForcingRequest(source, target, idx, PROMPT_TEMPLATE.format(question=question))
                 )
@@ -103,16 +113,23 @@ def run_forcing_job(
     generation: Mapping,
     output: str,
     calibration: str | None = None,
+    instructions: str | None = None,
 ) -> None:
     """The ``generate_forcing`` job: one condition, every (source, target) pair; a calibrated
-    condition reads its α per target from ``calibration`` (the calibration JSON)."""
+    condition reads its α per target from ``calibration`` (the calibration JSON), an
+    instructed one its instructions from ``instructions`` (the instructions TSV)."""
     from langarith.io.atomic import write_parquet
-    from langarith.io.prompts import read_questions
+    from langarith.io.prompts import read_instructions, read_questions
     from langarith.model.loading import load_configured_model
 
     job = read_steered_job(
         condition, steps, neurons, summary, languages, activation_files, calibration, targets
     )
-    reqs = requests(read_questions(questions), sources, targets)
+    asked = None
+    if job.condition.instructed:
+        if instructions is None:
+            raise ValueError(f"condition {condition!r} instructs but has no instructions file")
+        asked = read_instructions(instructions)
+    reqs = requests(read_questions(questions), sources, targets, asked)
     loaded = load_configured_model(model_dir, model_options)
     write_parquet(run_condition(loaded.model, loaded.tokenizer, reqs, job, generation), output)

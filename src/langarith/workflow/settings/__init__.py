@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from langarith.core.conditions import parse_condition
 from langarith.workflow.settings.checks import (
     ConfigError,
     check_config,
@@ -25,6 +26,7 @@ from langarith.workflow.settings.checks import (
     check_names,
     check_schema,
     check_values,
+    forcing_targets,
 )
 
 SECTIONS = ("tasks", "fallback", "analysis", "quality")
@@ -44,6 +46,38 @@ def _check_questions(path: Path, key: str, sources: Sequence[str], what: str) ->
         raise ConfigError(f"{key}: {path} has no questions in {' '.join(missing)} ({what})")
 
 
+def _check_instructions(path: Path, sources: Sequence[str], targets: Sequence[str]) -> None:
+    from langarith.io.prompts import read_instructions
+
+    key = "forcing.instructions"
+    if not path.is_file():
+        raise ConfigError(f"{key}: {str(path)!r} does not exist")
+    try:
+        read_instructions(path).require([(s, t) for s in sources for t in targets])
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{key}: {err}") from None
+
+
+def _check_instructed_uses(config: Mapping, settings: Settings) -> None:
+    """An ``instruct`` condition asks the forcing questions only: not a task's, the
+    calibration's or the logit lens'."""
+    uses = [
+        (f"tasks.{name}.conditions", cond)
+        for name, task in settings.tasks.items()
+        for cond in task["conditions"]
+    ]
+    if settings.calibration:
+        uses.append(("quality.calibration.condition", settings.calibration["condition"]))
+    if settings.lens:
+        uses.append(("analysis.logit_lens.condition", settings.lens["condition"]))
+    for key, cond in uses:
+        if parse_condition(cond, config["conditions"][cond]).instructed:
+            raise ConfigError(
+                f"{key}: condition {cond!r} has an instruct step, which applies to the forcing "
+                "prompts only (forcing.conditions)"
+            )
+
+
 def check_files(config: Mapping, settings: Settings, root: Path) -> None:
     """The prompt files the rules read (relative to the workflow's directory ``root``) exist and
     hold prompts in every language asked of them; a local task source exists."""
@@ -53,6 +87,18 @@ def check_files(config: Mapping, settings: Settings, root: Path) -> None:
     forcing = config["forcing"]
     questions = root / forcing.get("questions", "resources/prompts/forcing.tsv")
     _check_questions(questions, "forcing.questions", forcing["sources"], "forcing.sources")
+    instructed = [
+        name
+        for name in forcing["conditions"]
+        if parse_condition(name, config["conditions"][name]).instructed
+    ]
+    if instructed:
+        _check_instructions(
+            root / forcing.get("instructions", "resources/prompts/instructions.tsv"),
+            forcing["sources"],
+            forcing_targets(config),
+        )
+    _check_instructed_uses(config, settings)
     if settings.lens:
         key = "forcing.questions"  # the logit lens asks the forcing questions
         _check_questions(questions, key, settings.lens["sources"], "analysis.logit_lens.sources")
