@@ -39,6 +39,7 @@ def test_findings_table_has_every_claim_with_a_verdict(tiny_dag):
         "non-latin-specialised",
         "related-overlap",
         "additive-beats-replacement",
+        "residual-beats-neurons",
         "high-resource-easier",
         "cross-lingual-steering-helps",
         "fallback-language",
@@ -54,7 +55,7 @@ def test_findings_table_has_every_claim_with_a_verdict(tiny_dag):
     assert value["fallback-language"] == pytest.approx(fallback_share(workdir, source="en"))
     # additive − replacement: the success rates recomputed from the language-ID files
     success = {}
-    for condition in ("deactivate-activate", "deactivate-replace"):
+    for condition in ("deactivate-activate", "deactivate-replace", "residual"):
         langid = pl.read_parquet(
             workdir / f"results/langid/tiny/lape-10/forcing/{condition}.parquet"
         )
@@ -63,6 +64,8 @@ def test_findings_table_has_every_claim_with_a_verdict(tiny_dag):
     assert claim["value"][0] == pytest.approx(
         success["deactivate-activate"] - success["deactivate-replace"]
     )
+    claim = table.filter(pl.col("claim_id") == "residual-beats-neurons")  # vs the main condition
+    assert claim["value"][0] == pytest.approx(success["residual"] - success["deactivate-activate"])
     # the neuron claims once per selection, the findings selection (lape-10) in the summary
     present = table.filter(pl.col("claim_id") == "deeper-layers")
     assert sorted(present["selection"]) == ["lape-10", "lape-20"]

@@ -1032,8 +1032,40 @@ def _file(key: str, text: bytes | None):
 
 
 CAL = [{"op": "add", "lang": "target", "value": "mean", "strength": "calibrated"}]
+SWEPT = [{"op": "diffmean", "site": "residual", "lang": "target", "layers": "best"}]
+
+
+def _swept_forcing(c: dict, _tmp: Path) -> None:
+    c["conditions"]["swept"] = SWEPT
+    c["forcing"]["conditions"].append("swept")
+
 
 REFERENCES = [
+    (
+        "layers-best-without-a-layer-sweep",
+        _swept_forcing,
+        "forcing.conditions: 'swept' has layers 'best' but quality.layer_sweep is not configured",
+    ),
+    (
+        "layer-sweep-beyond-the-model",
+        _both(_layers(18), _swept_forcing, _set("quality.layer_sweep", {"layers": [3, 18]})),
+        "quality.layer_sweep.layers: layer 18 is outside the 18 layers of model 'tiny' (0-17; ",
+    ),
+    (
+        "layer-sweep-language-not-configured",
+        _both(_swept_forcing, _set("quality.layer_sweep", {"layers": [1], "targets": ["ko"]})),
+        "quality.layer_sweep.targets: 'ko' is not a configured language",
+    ),
+    (
+        "layers-best-in-a-task",
+        _both(
+            _swept_forcing,
+            _set("quality.layer_sweep", {"layers": [1]}),
+            _set("tasks.qa.conditions", ["baseline", "swept"]),
+        ),
+        "tasks.qa.conditions: condition 'swept' has layers 'best', which applies to the forcing "
+        "prompts only",
+    ),
     (
         "layers-beyond-the-model",
         _both(_layers(18), _set("conditions.activate.0.layers", [0, 999])),

@@ -349,8 +349,9 @@ CONFIG = {
         "baseline": [],
         "add": [{"op": "add", "lang": "target", "value": "mean"}],
         "rep": [{"op": "replace", "lang": "target", "value": "mean"}],
+        "res": [{"op": "diffmean", "site": "residual", "lang": "target"}],
     },
-    "forcing": {"selections": ["a"], "conditions": ["baseline", "add", "rep"]},
+    "forcing": {"selections": ["a"], "conditions": ["baseline", "add", "rep", "res"]},
 }
 
 
@@ -368,6 +369,8 @@ def test_the_findings_job_measures_every_claim_from_its_files(tmp_path):
             ("add", "en", "fr", "success_rate", 0.4, 4),
             ("rep", "en", "de", "success_rate", 0.2, 4),
             ("rep", "en", "fr", "success_rate", 0.2, 4),
+            ("res", "en", "de", "success_rate", 0.9, 4),
+            ("res", "en", "fr", "success_rate", 0.7, 4),
         ],
         selection="a",
     ).write_parquet(tmp_path / "forcing.parquet")
@@ -382,6 +385,7 @@ def test_the_findings_job_measures_every_claim_from_its_files(tmp_path):
     settings = resolve_analysis(CONFIG)
     assert (settings["condition"], settings["replacement_condition"]) == ("add", "rep")
     assert settings["additive_condition"] == "add"
+    assert settings["residual_condition"] == "res"
     found = run_findings_job(
         model="m",
         selections=[("a", str(tmp_path / "a.parquet"), str(tmp_path / "a.json"))],
@@ -399,6 +403,7 @@ def test_the_findings_job_measures_every_claim_from_its_files(tmp_path):
         "non-latin-specialised": (None, 1.0, NOT_MEASURABLE),  # only Latin-script languages
         "related-overlap": (None, 0.0, NOT_MEASURABLE),  # no configured pair has neurons
         "additive-beats-replacement": (0.6 - 0.2, 0.05, HOLDS),
+        "residual-beats-neurons": (0.8 - 0.6, 0.05, HOLDS),  # res vs the main condition add
         # high-resource en de fr: no low-resource target
         "high-resource-easier": (None, 0.05, NOT_MEASURABLE),
         # en–de same family (0.8), en–fr different (0.4)
@@ -417,7 +422,7 @@ def test_the_findings_job_measures_every_claim_from_its_files(tmp_path):
     assert table_["claim_id"].to_list() == list(expected)
     assert table_["verdict"].to_list() == [e[2] for e in expected.values()]
     text = (tmp_path / "findings.md").read_text()
-    assert "Summary: 5 hold, 0 do not hold, 3 not measurable here." in text
+    assert "Summary: 6 hold, 0 do not hold, 3 not measurable here." in text
 
 
 # --------------------------------------------------------------------------- analysis config

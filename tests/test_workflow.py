@@ -96,6 +96,68 @@ def test_the_whole_dag_runs_and_writes_every_output(tiny_dag):
         assert (workdir / path).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_residual_condition_steers_at_the_layer_its_sweep_chose(tiny_dag, tiny_llama_dir):
+    """The layer sweep judged both candidate layers on the calibration questions; the forcing
+    outputs of the residual condition are those of a residual DiffMean plan at that layer, built
+    here by hand from the recorded residual means (μ_target − mean of the others, scaled to the
+    mean RMS norm), and differ from the unsteered outputs."""
+    import json
+
+    import numpy as np
+
+    from langarith.core.plans import NeuronOp
+    from langarith.io.activations import ActivationStats
+    from langarith.model.generation import generate
+    from langarith.model.loading import load_configured_model
+
+    workdir = tiny_dag.workdir
+    sweep = json.loads((workdir / "results/layer_sweep/tiny/lape-10/residual.json").read_text())
+    assert [s["layer"] for s in sweep["scores"]] == [0, 2]
+    assert [s["n"] for s in sweep["scores"]] == [5 * 6, 5 * 6]  # en x 5 targets x 6 questions
+    best = sweep["best_layer"]
+    table = pl.read_parquet(workdir / "results/layer_sweep/tiny/lape-10/residual.parquet")
+    for score in sweep["scores"]:
+        rows = table.filter(pl.col("layer") == score["layer"])
+        assert score["success_and_fluent"] == pytest.approx(rows["success_and_fluent"].mean())
+    langs = ["en", "de", "fr", "zh", "es"]
+    residual = {
+        lang: ActivationStats.read(workdir / f"results/activations/tiny/{lang}.parquet", "residual")
+        for lang in langs
+    }
+    gen = pl.read_parquet(workdir / "results/generations/tiny/lape-10/forcing/residual.parquet")
+    rows = gen.filter((pl.col("source_lang") == "en") & (pl.col("target_lang") == "zh"))
+    means = {lang: r.act_sum[best] / r.n_tokens for lang, r in residual.items()}
+    rms = np.mean([np.sqrt((r.act_sq_sum[best] / r.n_tokens).sum()) for r in residual.values()])
+    direction = means["zh"] - np.mean([means[x] for x in langs if x != "zh"], axis=0)
+    values = 0.5 * rms * direction / np.linalg.norm(direction)
+    plan = [NeuronOp("add", best, np.arange(32), values, site="residual")]
+    loaded = load_configured_model(workdir / "resources/models/tiny", {"dtype": "float32"})
+    kwargs = dict(max_new_tokens=6, repetition_penalty=1.1, stop_strings=("\nQ:", "\nA:"))
+    prompts = rows["prompt"].to_list()
+    expected = generate(
+        loaded.model, loaded.tokenizer, prompts, [plan] * len(prompts), progress=False, **kwargs
+    )
+    assert rows["output"].to_list() == expected
+    plain = generate(loaded.model, loaded.tokenizer, prompts, progress=False, **kwargs)
+    assert expected != plain
+
+
+def test_the_prompted_condition_asks_for_the_target_language(tiny_dag):
+    from langarith.io.prompts import read_instructions
+
+    instructions = read_instructions(REPO / "resources/prompts/instructions.tsv")
+    gen = pl.read_parquet(
+        tiny_dag.workdir / "results/generations/tiny/lape-10/forcing/prompted.parquet"
+    )
+    plain = pl.read_parquet(
+        tiny_dag.workdir / "results/generations/tiny/none/forcing/baseline.parquet"
+    )
+    assert gen.height == plain.height == 60
+    for row, base in zip(gen.iter_rows(named=True), plain.iter_rows(named=True)):
+        asked = instructions[(row["source_lang"], row["target_lang"])]
+        assert row["prompt"] == base["prompt"].replace(" \nA:", f" {asked} \nA:")
+
+
 def test_generations_and_langid_follow_the_schema(tiny_dag):
     workdir = tiny_dag.workdir
     gen = pl.read_parquet(workdir / "results/generations/tiny/lape-10/forcing/activate.parquet")

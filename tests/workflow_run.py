@@ -30,6 +30,8 @@ FORCING_CONDITIONS = (
     "deactivate-activate",
     "deactivate-replace",
     "calibrated",
+    "residual",
+    "prompted",
 )
 NEURON_FIGURES = ("layers", "depth", "overlap", "scripts", "sharing")
 
@@ -43,7 +45,8 @@ def tiny_config(model_dir: Path) -> dict:
 
 
 def shared_config(model_dir: Path) -> dict:
-    """``tiny_config`` plus a replacement and a calibrated forcing condition."""
+    """``tiny_config`` plus a replacement, a calibrated, a residual DiffMean (its layer from the
+    layer sweep) and a prompting forcing condition."""
     config = tiny_config(model_dir)
     config["conditions"]["deactivate-replace"] = [
         {"op": "set", "lang": "source", "value": 0.0},
@@ -53,8 +56,14 @@ def shared_config(model_dir: Path) -> dict:
         {"op": "set", "lang": "source", "value": 0.0},
         {"op": "add", "lang": "target", "value": "mean", "strength": "calibrated"},
     ]
+    config["conditions"]["residual"] = [
+        {"op": "diffmean", "site": "residual", "lang": "target", "normalize": True,
+         "strength": 0.5, "layers": "best"},
+    ]  # fmt: skip
+    config["conditions"]["prompted"] = [{"op": "instruct"}]
     config["forcing"]["conditions"] = list(FORCING_CONDITIONS)
     config["quality"]["calibration"]["targets"] = "all"  # a calibrated forcing needs every α
+    config["quality"]["layer_sweep"] = {"layers": [0, 2]}
     return config
 
 
@@ -89,6 +98,7 @@ ALL_OUTPUTS = (
     f"results/figures/{MODEL}/quality/forcing.png",
     f"results/calibration/{MODEL}/lape-10.json",
     f"results/figures/{MODEL}/lape-10/calibration.png",
+    f"results/figures/{MODEL}/lape-10/layer_sweep/residual.png",
     # test_determinism: test_provenance_names_versions_model_and_config (its own run)
     f"results/provenance/{MODEL}.json",
 )

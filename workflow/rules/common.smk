@@ -29,6 +29,7 @@ ANALYSIS = SETTINGS.analysis
 LENS = SETTINGS.lens
 QUALITY = SETTINGS.quality
 CALIBRATION = SETTINGS.calibration
+LAYER_SWEEP = SETTINGS.layer_sweep
 
 REPO = Path(workflow.basedir)
 LANGUAGES = list(config["languages"])
@@ -115,6 +116,18 @@ def calibration_input(wildcards):
     if not condition_of(wildcards.condition).calibrated:
         return {}
     return {"calibration": calibration_json(wildcards)}
+
+
+def layer_sweep_json(wildcards):
+    """The layer sweep of a (model, selection, condition): the layer of `layers: best`."""
+    return f"results/layer_sweep/{wildcards.model}/{wildcards.selection}/{wildcards.condition}.json"
+
+
+def layer_sweep_input(wildcards):
+    """The layer sweep JSON a condition with `layers: best` takes its layer from."""
+    if not condition_of(wildcards.condition).swept:
+        return {}
+    return {"layer_sweep": layer_sweep_json(wildcards)}
 
 
 def instructions_input(wildcards):

@@ -130,4 +130,9 @@ def analysis_targets(model):
                 f"results/calibration/{model}/{selection}.json",
                 f"results/figures/{model}/{selection}/calibration.png",
             ]
+    for selection, condition in forcing_cells():
+        if condition_of(condition).swept:
+            targets.append(
+                f"results/figures/{model}/{selection}/layer_sweep/{condition}.png"
+            )
     return targets

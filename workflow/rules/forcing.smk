@@ -3,6 +3,7 @@ rule generate_forcing:
         unpack(neuron_files),
         unpack(calibration_input),
         unpack(instructions_input),
+        unpack(layer_sweep_input),
         model="resources/models/{model}",
         activations=activation_files,
         questions=str(

@@ -80,3 +80,39 @@ rule calibrate:
         langid_model=config["langid"].get("model"),
     script:
         "../scripts/calibrate.py"
+
+
+rule sweep_layers:
+    input:
+        unpack(neuron_files),
+        unpack(instructions_input),
+        model="resources/models/{model}",
+        activations=activation_files,
+        questions=str(REPO / LAYER_SWEEP["questions"]) if LAYER_SWEEP else [],
+    output:
+        json="results/layer_sweep/{model}/{selection}/{condition}.json",
+        table="results/layer_sweep/{model}/{selection}/{condition}.parquet",
+        figure=report(
+            "results/figures/{model}/{selection}/layer_sweep/{condition}.png",
+            caption="../report/layer_sweep.rst",
+            category="Calibration",
+            subcategory="{model}",
+            labels={"selection": "{selection}", "condition": "{condition}"},
+        ),
+    log:
+        "logs/sweep_layers/{model}/{selection}/{condition}.log",
+    benchmark:
+        "benchmarks/sweep_layers/{model}/{selection}/{condition}.tsv"
+    conda:
+        "../../envs/langarith.yaml"
+    threads: 64  # capped at --cores by Snakemake
+    resources:
+        gpu=model_gpus,
+    params:
+        model=model_params,
+        sweep=LAYER_SWEEP,
+        steps=lambda wc: config["conditions"][wc.condition],
+        languages=LANGUAGES,
+        langid_model=config["langid"].get("model"),
+    script:
+        "../scripts/sweep_layers.py"

@@ -19,4 +19,5 @@ with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus):
         output=snakemake.output[0],
         calibration=snakemake.input.get("calibration"),
         instructions=snakemake.input.get("instructions"),
+        layer_sweep=snakemake.input.get("layer_sweep"),
     )

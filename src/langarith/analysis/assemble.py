@@ -49,6 +49,14 @@ def forcing_findings(
             t["success_margin"],
             forcing_figure.get(replacement or "", ""),
         ),
+        claims.residual_beats_neurons(
+            scores,
+            selection,
+            settings.get("residual_condition"),
+            condition,
+            t["success_margin"],
+            forcing_figure.get(settings.get("residual_condition") or "", ""),
+        ),
         claims.high_resource_easier(
             scores,
             selection,

@@ -161,6 +161,44 @@ def additive_beats_replacement(
     )
 
 
+def residual_beats_neurons(
+    scores: pl.DataFrame,
+    selection: str,
+    residual: str | None,
+    neurons: str | None,
+    threshold: float,
+    figure: str = "",
+) -> Finding:
+    """Forcing success of the residual DiffMean condition − that of the neuron condition."""
+    base = dict(
+        claim_id="residual-beats-neurons",
+        claim="Residual-stream DiffMean steers the language better than language neurons "
+        "(CLaS-Bench)",
+        quantity="forcing success (residual DiffMean) − forcing success (neurons), all cells",
+        op=">",
+        threshold=threshold,
+        figure=figure,
+        selection=selection,
+    )
+    if not residual or not neurons:
+        return Finding(
+            **base,
+            value=None,
+            measured="no residual-stream condition among the forcing conditions",
+            note="add a condition with a `site: residual` diffmean step to forcing.conditions",
+        )
+    res = _weighted_mean(_success_cells(scores, selection, residual))
+    neu = _weighted_mean(_success_cells(scores, selection, neurons))
+    if res is None or neu is None:
+        return Finding(**base, value=None, measured="no forcing scores for these conditions")
+    return Finding(
+        **base,
+        value=res - neu,
+        condition=f"{residual} vs {neurons}",
+        measured=f"{residual} {res:.1%}, {neurons} {neu:.1%}",
+    )
+
+
 def _off_diagonal_cells(scores: pl.DataFrame, selection: str, condition: str) -> pl.DataFrame:
     """Forcing success cells whose source and target languages differ."""
     return _success_cells(scores, selection, condition).filter(

@@ -26,6 +26,10 @@ sweep compares). A residual step needs no neuron selection; ``layers`` picks one
 
     {op: diffmean, site: residual, lang: target, strength: 0.5, layers: [6, 6], normalize: true}
 
+``layers: best`` (residual steps) takes the one layer the layer sweep of the condition chose on
+the calibration prompts (``quality.layer_sweep``, :mod:`langarith.experiments.layer_sweep`):
+:meth:`Condition.plan` then needs ``layer``.
+
 ``strength: calibrated`` (``add`` and ``diffmean`` only) takes α per target language from the
 calibration of the selection (``quality.calibration``, :mod:`langarith.experiments.calibration`):
 :func:`build_plan` then needs ``alphas``, ``{target: α}``.
@@ -53,6 +57,7 @@ from langarith.core.selection import NeuronSet
 
 STEP_OPS = ("set", "scale", "add", "replace", "diffmean", "instruct")
 INSTRUCT = "instruct"  # the prompt step: no intervention
+BEST = "best"  # `layers: best`: the layer the condition's layer sweep chose
 CALIBRATED = "calibrated"  # the strength of a step whose α comes from the calibration
 CALIBRATABLE_OPS = ("add", "diffmean")
 REFERENCES = ("others", "source")  # what a diffmean direction is taken against
@@ -69,6 +74,7 @@ class Step:
     site: str = "mlp"  # SITE_KINDS; "prompt" for the instruct step
     reference: str = "others"  # diffmean only
     normalize: bool = False  # residual diffmean only
+    swept: bool = False  # `layers: best`: the layer comes from the layer sweep
 
     @classmethod
     def from_config(cls, raw: Mapping, where: str) -> Step:
@@ -85,7 +91,8 @@ class Step:
             raise ValueError(f"{where}: op 'set' needs a numeric value (the constant c)")
         if op in ("add", "replace") and value not in ("mean", "prob"):
             raise ValueError(f"{where}: op {op!r} needs value 'mean' or 'prob'")
-        layers = tuple(raw["layers"]) if raw.get("layers") is not None else None
+        swept = raw.get("layers") == BEST
+        layers = tuple(raw["layers"]) if raw.get("layers") is not None and not swept else None
         strength = raw.get("strength", 1.0)
         if strength == CALIBRATED:
             if op not in CALIBRATABLE_OPS:
@@ -116,6 +123,8 @@ class Step:
             raise ValueError(f"{where}: normalize {normalize!r} is not true or false")
         if normalize and site != "residual":
             raise ValueError(f"{where}: normalize applies to site residual only")
+        if swept and site != "residual":
+            raise ValueError(f"{where}: layers {BEST!r} applies to site residual only")
         return cls(
             op=op,
             lang=str(raw.get("lang", "target")),
@@ -125,6 +134,7 @@ class Step:
             site=site,
             reference=reference,
             normalize=normalize,
+            swept=swept,
         )
 
 
@@ -172,6 +182,11 @@ class Condition:
         return tuple(dict.fromkeys(step.site for step in self.steps if step.op != INSTRUCT))
 
     @property
+    def swept(self) -> bool:
+        """Whether a step takes its layer from the layer sweep (``layers: best``)."""
+        return any(step.swept for step in self.steps)
+
+    @property
     def instructed(self) -> bool:
         """Whether the prompts ask for the target language (an ``instruct`` step)."""
         return any(step.op == INSTRUCT for step in self.steps)
@@ -187,13 +202,16 @@ class Condition:
         neurons: NeuronSet | None,
         tables: LanguageTables | None,
         alphas: Mapping[str, float] | None = None,
+        layer: int | None = None,
     ) -> list[NeuronOp]:
-        """The plan for one (source, target) pair; ``[]`` for the unsteered baseline."""
+        """The plan for one (source, target) pair; ``[]`` for the unsteered baseline. ``layer``
+        is the layer of the ``layers: best`` steps."""
         if self.unsteered:
             return []
         if neurons is None and self.needs_neurons:
             raise ValueError(f"condition {self.name!r} has steps but no neuron selection")
-        return build_plan(self.steps, source, target, neurons, tables, alphas)
+        steps = with_layer(self.steps, layer) if layer is not None else self.steps
+        return build_plan(steps, source, target, neurons, tables, alphas)
 
 
 def parse_condition(name: str, steps: Sequence[Mapping] | None) -> Condition:
@@ -234,6 +252,14 @@ def with_alpha(
     ]
 
 
+def with_layer(steps: Sequence[Step], layer: int) -> list[Step]:
+    """``steps`` with every ``layers: best`` step acting on ``layer`` alone."""
+    return [
+        dataclasses.replace(s, layers=(int(layer), int(layer)), swept=False) if s.swept else s
+        for s in steps
+    ]
+
+
 @dataclass(frozen=True)
 class LanguageTables:
     """Per-language statistics the values are read from: ``[layers, neurons]`` tables of the
@@ -266,6 +292,8 @@ def build_plan(
         if step.op == INSTRUCT:  # acts on the prompt, not the model
             continue
         lang = _lang_of(step, source, target)
+        if step.swept:
+            raise ValueError(f"layers {BEST!r} needs the layer its layer sweep chose")
         if step.site == "residual":
             plan.extend(_residual_ops(step, lang, source, tables))
             continue

@@ -114,16 +114,26 @@ def run_forcing_job(
     output: str,
     calibration: str | None = None,
     instructions: str | None = None,
+    layer_sweep: str | None = None,
 ) -> None:
     """The ``generate_forcing`` job: one condition, every (source, target) pair; a calibrated
     condition reads its α per target from ``calibration`` (the calibration JSON), an
-    instructed one its instructions from ``instructions`` (the instructions TSV)."""
+    instructed one its instructions from ``instructions`` (the instructions TSV), one with
+    ``layers: best`` its layer from ``layer_sweep`` (the layer sweep JSON)."""
     from langarith.io.atomic import write_parquet
     from langarith.io.prompts import read_instructions, read_questions
     from langarith.model.loading import load_configured_model
 
     job = read_steered_job(
-        condition, steps, neurons, summary, languages, activation_files, calibration, targets
+        condition,
+        steps,
+        neurons,
+        summary,
+        languages,
+        activation_files,
+        calibration,
+        targets,
+        layer_sweep=layer_sweep,
     )
     asked = None
     if job.condition.instructed:

@@ -37,10 +37,13 @@ class SteeredJob:
     neurons: NeuronSet | None = None
     tables: LanguageTables | None = None
     alphas: Mapping[str, float] | None = None  # {target: α} of a calibrated condition
+    layer: int | None = None  # the layer of `layers: best` steps, from the layer sweep
 
     def plan(self, source: str, target: str) -> Plan:
         """The plan of one (source, target) pair (``[]`` when the condition is unsteered)."""
-        return self.condition.plan(source, target, self.neurons, self.tables, self.alphas)
+        return self.condition.plan(
+            source, target, self.neurons, self.tables, self.alphas, self.layer
+        )
 
 
 def read_steered_job(
@@ -54,14 +57,17 @@ def read_steered_job(
     targets: Sequence[str] = (),
     always_read: bool = False,
     with_alphas: bool = True,
+    layer_sweep: str | None = None,
+    with_layer: bool = True,
 ) -> SteeredJob:
     """The steering of condition ``condition`` (its raw config ``steps``): the selection
-    (``neurons`` Parquet + ``summary`` JSON) and the tables of ``languages`` are read when the
-    condition has steps (or ``always_read``), and the α of every one of ``targets`` when it is
-    calibrated (from the ``calibration`` JSON; not with ``with_alphas=False``, for a job that
-    sets α itself)."""
+    (``neurons`` Parquet + ``summary`` JSON) is read when a step acts on the neurons (or
+    ``always_read``), the tables of ``languages`` when the condition has steps, the α of every
+    one of ``targets`` when it is calibrated (from the ``calibration`` JSON; not with
+    ``with_alphas=False``, for a job that sets α itself) and the layer of its ``layers: best``
+    steps from the ``layer_sweep`` JSON (not with ``with_layer=False``: the sweep itself)."""
     from langarith.io.activations import read_tables
-    from langarith.io.calibration import read_alphas
+    from langarith.io.calibration import read_alphas, read_best_layer
 
     parsed = parse_condition(condition, steps)
     alphas = None
@@ -69,13 +75,19 @@ def read_steered_job(
         if calibration is None:
             raise ValueError(f"condition {condition!r} is calibrated but has no calibration file")
         alphas = read_alphas(calibration, targets)
+    layer = None
+    if parsed.swept and with_layer:
+        if layer_sweep is None:
+            raise ValueError(f"condition {condition!r} has layers 'best' but no layer sweep")
+        layer = read_best_layer(layer_sweep)
     neuron_set = tables = None
-    if parsed.steps or always_read:
+    if parsed.needs_neurons or always_read:
         if neurons is None or summary is None:
             raise ValueError(f"condition {condition!r} has steps but no neuron selection")
         neuron_set = read_selection(neurons, summary)
-        tables = read_tables(languages, activation_files) if activation_files else None
-    return SteeredJob(parsed, neuron_set, tables, alphas)
+    if (parsed.steps or always_read) and activation_files:
+        tables = read_tables(languages, activation_files)
+    return SteeredJob(parsed, neuron_set, tables, alphas, layer)
 
 
 def unique_rows(prompts: Sequence[str], plans: Sequence[Plan]) -> tuple[list[int], list[int]]:

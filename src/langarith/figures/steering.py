@@ -92,3 +92,28 @@ def plot_calibration(calibration: dict, title: str, path: str | Path) -> None:
     ax.set_title(f"{title}\nsolid: success and fluent, dotted: success, star: chosen α")
     ax.legend(fontsize=7)
     save(fig, path)
+
+
+def plot_layer_sweep(sweep: dict, title: str, path: str | Path) -> None:
+    """Success, success-and-fluent (and relevance, when scored) against the layer a residual
+    step acts on, over every calibration output; the chosen layer starred."""
+    scores = sweep["scores"]
+    layers = [s["layer"] for s in scores]
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    series = [
+        ("success_rate", "success", "o:"),
+        ("success_and_fluent", "success and fluent", "o-"),
+        ("relevance", "relevance", "s--"),
+    ]
+    for key, label, style in series:
+        if all(key in s and s[key] is not None for s in scores):
+            ax.plot(layers, [s[key] for s in scores], style, label=label)
+    best = next(s for s in scores if s["layer"] == sweep["best_layer"])
+    ax.plot([best["layer"]], [best["success_and_fluent"]], "*", ms=14, color="black")
+    ax.set_xticks(layers)
+    ax.set_xlabel("layer whose residual stream is steered")
+    ax.set_ylabel("share of outputs")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{title}\nstar: the chosen layer {sweep['best_layer']}")
+    ax.legend(fontsize=7)
+    save(fig, path)

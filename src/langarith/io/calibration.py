@@ -1,5 +1,5 @@
 """The calibration file (``results/calibration/<model>/<selection>.json``): the α chosen per
-target language, read once."""
+target language, read once; and the layer a layer sweep chose."""
 
 from __future__ import annotations
 
@@ -31,3 +31,13 @@ def read_alphas(calibration: str | Path | Mapping, targets: Sequence[str]) -> di
                 f"{where} has no α for target {target!r} (calibrated: {' '.join(chosen) or 'none'})"
             )
     return {target: float(chosen[target]["alpha"]) for target in targets}
+
+
+def read_best_layer(layer_sweep: str | Path) -> int:
+    """The layer a layer sweep chose (``results/layer_sweep/<model>/<selection>/<condition>.json``,
+    :mod:`langarith.experiments.layer_sweep`)."""
+    data = _load(layer_sweep)
+    layer = data.get("best_layer")
+    if isinstance(layer, bool) or not isinstance(layer, int):
+        raise ValueError(f"{layer_sweep}: no best_layer (an integer) in the layer sweep")
+    return layer

@@ -58,9 +58,9 @@ def _check_instructions(path: Path, sources: Sequence[str], targets: Sequence[st
         raise ConfigError(f"{key}: {err}") from None
 
 
-def _check_instructed_uses(config: Mapping, settings: Settings) -> None:
-    """An ``instruct`` condition asks the forcing questions only: not a task's, the
-    calibration's or the logit lens'."""
+def _check_forcing_only_uses(config: Mapping, settings: Settings) -> None:
+    """A condition with an ``instruct`` step or ``layers: best`` runs on the forcing prompts
+    only: not in a task, the calibration or the logit lens."""
     uses = [
         (f"tasks.{name}.conditions", cond)
         for name, task in settings.tasks.items()
@@ -71,10 +71,12 @@ def _check_instructed_uses(config: Mapping, settings: Settings) -> None:
     if settings.lens:
         uses.append(("analysis.logit_lens.condition", settings.lens["condition"]))
     for key, cond in uses:
-        if parse_condition(cond, config["conditions"][cond]).instructed:
+        parsed = parse_condition(cond, config["conditions"][cond])
+        what = "an instruct step" if parsed.instructed else "layers 'best'"
+        if parsed.instructed or parsed.swept:
             raise ConfigError(
-                f"{key}: condition {cond!r} has an instruct step, which applies to the forcing "
-                "prompts only (forcing.conditions)"
+                f"{key}: condition {cond!r} has {what}, which applies to the forcing prompts "
+                "only (forcing.conditions)"
             )
 
 
@@ -98,7 +100,7 @@ def check_files(config: Mapping, settings: Settings, root: Path) -> None:
             forcing["sources"],
             forcing_targets(config),
         )
-    _check_instructed_uses(config, settings)
+    _check_forcing_only_uses(config, settings)
     if settings.lens:
         key = "forcing.questions"  # the logit lens asks the forcing questions
         _check_questions(questions, key, settings.lens["sources"], "analysis.logit_lens.sources")
@@ -106,6 +108,23 @@ def check_files(config: Mapping, settings: Settings, root: Path) -> None:
         path = root / settings.calibration["questions"]
         key = "quality.calibration.questions"
         _check_questions(path, key, settings.calibration["sources"], "quality.calibration.sources")
+    if settings.layer_sweep:
+        sweep = settings.layer_sweep
+        path = root / sweep["questions"]
+        key = "quality.layer_sweep.questions"
+        _check_questions(path, key, sweep["sources"], "quality.layer_sweep.sources")
+        swept_instructed = [
+            name
+            for name in forcing["conditions"]
+            if parse_condition(name, config["conditions"][name]).swept
+            and parse_condition(name, config["conditions"][name]).instructed
+        ]
+        if swept_instructed:  # its sweep asks the calibration questions with the instructions
+            _check_instructions(
+                root / forcing.get("instructions", "resources/prompts/instructions.tsv"),
+                sweep["sources"],
+                sweep["targets"],
+            )
     if settings.fallback:
         path = root / settings.fallback["prompts"]
         if not path.is_file():
@@ -133,6 +152,7 @@ class Settings:
     lens: dict | None
     quality: dict | None
     calibration: dict | None
+    layer_sweep: dict | None
 
 
 def resolve_sections(config: Mapping) -> Settings:
@@ -147,6 +167,7 @@ def resolve_sections(config: Mapping) -> Settings:
     from langarith.workflow.settings.quality import (
         check_calibrated_uses,
         resolve_calibration,
+        resolve_layer_sweep,
         resolve_quality,
     )
     from langarith.workflow.settings.tasks import resolve_task
@@ -161,11 +182,12 @@ def resolve_sections(config: Mapping) -> Settings:
         quality = resolve_quality(config)
         calibration = resolve_calibration(config)
         check_calibrated_uses(config, calibration, lens)
+        layer_sweep = resolve_layer_sweep(config)
     except ConfigError:
         raise
     except ValueError as err:  # the section modules raise ValueError naming the key
         raise ConfigError(str(err)) from None
-    return Settings(tasks, fallback, analysis, lens, quality, calibration)
+    return Settings(tasks, fallback, analysis, lens, quality, calibration, layer_sweep)
 
 
 def check_gpus(workflow: Any, config: Mapping) -> None:

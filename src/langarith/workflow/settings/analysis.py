@@ -18,6 +18,7 @@ DEFAULTS: dict = {
     "condition": None,  # the forcing condition of the forcing claims; None = see below
     "additive_condition": None,  # None = found from the replacement condition
     "replacement_condition": None,  # None = the forcing condition with a `replace` step
+    "residual_condition": None,  # None = the first forcing condition steering the residual only
     "related_pairs": [["da", "no"], ["es", "pt"], ["ru", "pl"]],
     "unrelated_pairs": [["en", "zh"]],
     "high_resource": HIGH_RESOURCE,
@@ -74,6 +75,16 @@ def replacement_pair(config: Mapping) -> tuple[str | None, str | None]:
     return (adders[0] if adders else None), replacement
 
 
+def residual_condition(config: Mapping) -> str | None:
+    """The first forcing condition whose every step is a residual-stream step (no neurons, no
+    instruction): the residual DiffMean method of the CLaS-Bench claim."""
+    for name in config["forcing"]["conditions"]:
+        steps = _steps(config, name)
+        if steps and all(s.site == "residual" for s in steps):
+            return name
+    return None
+
+
 def main_condition(config: Mapping) -> str | None:
     """The steered forcing condition the forcing claims use: ``deactivate-activate`` if it is a
     forcing condition (the paper's Figure 1), else the first steered one."""
@@ -104,6 +115,8 @@ def resolve_analysis(config: Mapping) -> dict:
         out["replacement_condition"] = replacement
         if out["additive_condition"] is None:
             out["additive_condition"] = additive
+    if out["residual_condition"] is None:
+        out["residual_condition"] = residual_condition(config)
     out["baseline_conditions"] = [c for c in config["conditions"] if not _steps(config, c)]
     out.pop("logit_lens", None)
     return out
@@ -119,7 +132,7 @@ def check_analysis(config: Mapping) -> None:
             raise ValueError(
                 f"analysis.selection: {analysis['selection']!r} is not one of forcing.selections"
             )
-    for key in ("condition", "additive_condition", "replacement_condition"):
+    for key in ("condition", "additive_condition", "replacement_condition", "residual_condition"):
         if analysis.get(key) is not None and analysis[key] not in forcing["conditions"]:
             raise ValueError(f"analysis.{key}: {analysis[key]!r} is not one of forcing.conditions")
     languages = config["languages"]

@@ -635,6 +635,14 @@ def check_layers(config: Mapping, prepared: Path) -> None:
             counts[name] = found
     from langarith.core.conditions import parse_condition
 
+    sweep = (config.get("quality") or {}).get("layer_sweep") or {}
+    for layer in sweep.get("layers") or []:
+        for name, (n, where) in counts.items():
+            if layer >= n:
+                raise ConfigError(
+                    f"quality.layer_sweep.layers: layer {layer} is outside the {n} layers of "
+                    f"model {name!r} (0-{n - 1}; {where})"
+                )
     for cond, steps in config["conditions"].items():
         for i, step in enumerate(parse_condition(cond, steps)):
             layers = step.layers

@@ -1,5 +1,6 @@
-"""The ``quality`` section: text-measure settings with their defaults, and the strength
-calibration (``quality.calibration``) resolved and checked against its uses."""
+"""The ``quality`` section: text-measure settings with their defaults, the strength
+calibration (``quality.calibration``) resolved and checked against its uses, and the layer
+sweep of residual steps (``quality.layer_sweep``)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,63 @@ def resolve_quality(config: Mapping) -> dict | None:
     """The ``quality`` section with defaults (without its ``calibration`` part), or ``None``."""
     if "quality" not in config:
         return None
-    raw = {k: v for k, v in dict(config["quality"] or {}).items() if k != "calibration"}
+    raw = {
+        k: v
+        for k, v in dict(config["quality"] or {}).items()
+        if k not in ("calibration", "layer_sweep")
+    }
     return {**QUALITY_DEFAULTS, **raw}
+
+
+LAYER_SWEEP_DEFAULTS = {
+    "sources": ["en"],
+    "targets": None,
+    "questions": "resources/prompts/calibration.tsv",
+}
+
+
+def resolve_layer_sweep(config: Mapping) -> dict | None:
+    """``quality.layer_sweep`` with defaults, or ``None`` when it is not configured; checked
+    against its uses: every forcing condition with ``layers: best`` needs it.
+
+    ``targets`` (also when ``all``) default to the forcing targets; generation settings are the
+    forcing ones with ``max_new_tokens``/``batch_size`` overridable here; ``ngram`` and
+    ``max_repetition`` are the ``quality`` section's.
+    """
+    from langarith.workflow.settings.checks import forcing_targets
+
+    raw = (config.get("quality") or {}).get("layer_sweep")
+    swept = [
+        name
+        for name in config["forcing"]["conditions"]
+        if parse_condition(name, config["conditions"][name]).swept
+    ]
+    if not raw:
+        if swept:
+            raise ValueError(
+                f"forcing.conditions: {swept[0]!r} has layers 'best' but quality.layer_sweep "
+                "is not configured"
+            )
+        return None
+    out = {**LAYER_SWEEP_DEFAULTS, **dict(raw)}
+    if out["targets"] in (None, "all"):
+        out["targets"] = forcing_targets(config)
+    for key in ("sources", "targets"):
+        for code in out[key]:
+            if code not in config["languages"]:
+                raise ValueError(
+                    f"quality.layer_sweep.{key}: {code!r} is not a configured language"
+                )
+    quality = resolve_quality(config) or {}
+    out["ngram"] = int(quality.get("ngram", 3))
+    out["max_repetition"] = float(quality.get("max_repetition", 0.5))
+    generation = dict(config["forcing"]["generation"])
+    for key in ("max_new_tokens", "batch_size"):
+        if key in out:
+            generation[key] = out.pop(key)
+    out["generation"] = generation
+    out["layers"] = [int(layer) for layer in out["layers"]]
+    return out
 
 
 def check_calibrated_uses(
