@@ -87,6 +87,8 @@ ALL_OUTPUTS = (
     f"results/figures/{MODEL}/lape-10/logit_lens/deactivate-activate.png",
     f"results/quality/{MODEL}/forcing.parquet",
     f"results/figures/{MODEL}/quality/forcing.png",
+    f"results/quality/{MODEL}/relevance_validation.parquet",
+    f"results/figures/{MODEL}/quality/relevance_validation.png",
     f"results/calibration/{MODEL}/lape-10.json",
     f"results/figures/{MODEL}/lape-10/calibration.png",
     # test_determinism: test_provenance_names_versions_model_and_config (its own run)
