@@ -17,5 +17,5 @@ with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus) as log:
     )
     title = f"{snakemake.wildcards.model}: relevance encoder on aligned text"
     plot_relevance_validation(table, title, snakemake.output.figure)
-    with pl.Config(tbl_rows=-1):
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200):
         log.info("same- vs different-content AUC per language:\n%s", table)
