@@ -118,6 +118,18 @@ def test_quality_lens_and_calibration_outputs(tiny_dag):
     per_output = pl.read_parquet(workdir / quality)
     assert {"repetition", "distinct_2", "perplexity", "pred_lang"} <= set(per_output.columns)
     assert per_output.filter(pl.col("output") != "")["perplexity"].min() > 1
+    # relevance: the model encoder against the unsteered answers; the baseline is its own reference
+    assert 0 <= per_output["relevance"].min() and per_output["relevance"].max() <= 1
+    baseline = pl.read_parquet(workdir / "results/quality/tiny/none/forcing/baseline.parquet")
+    empty = pl.col("output").str.strip_chars() == ""
+    assert baseline.filter(~empty)["relevance"].min() == pytest.approx(1.0)
+    for row in summary.iter_rows(named=True):
+        s, r = row["success_rate"], row["mean_relevance"]
+        assert row["steering_score"] == pytest.approx(2 * s * r / (s + r) if s + r else 0.0)
+    validation = pl.read_parquet(workdir / "results/quality/tiny/relevance_validation.parquet")
+    assert sorted(validation["lang"]) == sorted(set(config["languages"]) - {"en"})
+    assert validation["n_documents"].to_list() == [12] * 4  # quality.relevance.max_documents
+    assert validation["auc"].is_between(0, 1).all()
     lens = pl.read_parquet(workdir / "results/logit_lens/tiny/lape-10/deactivate-activate.parquet")
     assert set(lens["target_lang"]) == {"de", "zh"} and set(lens["steered"]) == {True, False}
     assert lens.height == 6 * 2 * 2 * 3  # questions x targets x (un)steered x layers

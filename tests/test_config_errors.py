@@ -467,6 +467,26 @@ CASES = [
         "quality: Additional properties are not allowed ('max_repetitions' was unexpected)",
     ),
     (
+        "relevance-encoder",
+        lambda c, _: c["quality"]["relevance"].update(encoder="labse"),
+        "quality.relevance.encoder: 'labse' is not one of",
+    ),
+    (
+        "relevance-layer",
+        lambda c, _: c["quality"]["relevance"].update(layer="last"),
+        "quality.relevance.layer: 'last' is not allowed",
+    ),
+    (
+        "relevance-no-unsteered-condition",
+        lambda c, _: c["forcing"].update(conditions=["activate"]),
+        "quality.relevance: forcing.conditions has no unsteered condition",
+    ),
+    (
+        "relevance-pivot",
+        lambda c, _: c["quality"]["relevance"].update(pivot="ko"),
+        "quality.relevance.pivot: 'ko' is not a configured language",
+    ),
+    (
         "max-new-tokens-0",
         lambda c, _: c["forcing"]["generation"].update(max_new_tokens=0),
         "forcing.generation.max_new_tokens: 0 is less than the minimum of 1",

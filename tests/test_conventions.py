@@ -41,7 +41,8 @@ MODEL_RULES = {
     "generate_task",  # generation and option log-likelihoods
     "generate_fallback",
     "logit_lens",
-    "quality_forcing",  # perplexity under the model
+    "quality_forcing",  # perplexity under the model, relevance with the model encoder
+    "relevance_validation",  # the relevance encoder (the model itself with encoder: model)
     "calibrate",
 }
 

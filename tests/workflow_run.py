@@ -96,6 +96,8 @@ ALL_OUTPUTS = (
     f"results/figures/{MODEL}/lape-10/logit_lens/deactivate-activate.png",
     f"results/quality/{MODEL}/forcing.parquet",
     f"results/figures/{MODEL}/quality/forcing.png",
+    f"results/quality/{MODEL}/relevance_validation.parquet",
+    f"results/figures/{MODEL}/quality/relevance_validation.png",
     f"results/calibration/{MODEL}/lape-10.json",
     f"results/figures/{MODEL}/lape-10/calibration.png",
     f"results/figures/{MODEL}/lape-10/layer_sweep/residual.png",

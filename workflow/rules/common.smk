@@ -28,6 +28,7 @@ FALLBACK = SETTINGS.fallback
 ANALYSIS = SETTINGS.analysis
 LENS = SETTINGS.lens
 QUALITY = SETTINGS.quality
+RELEVANCE = QUALITY.get("relevance") if QUALITY else None
 CALIBRATION = SETTINGS.calibration
 LAYER_SWEEP = SETTINGS.layer_sweep
 

@@ -107,6 +107,24 @@ def quality_inputs(wildcards):
     }
     if QUALITY and QUALITY["perplexity"]:
         inputs["model"] = f"resources/models/{model}"
+    if RELEVANCE:  # the unsteered answers the outputs are compared with
+        reference = RELEVANCE["reference"]
+        inputs["reference"] = (
+            f"results/generations/{model}/none/forcing/{reference}.parquet"
+        )
+        if RELEVANCE["encoder"] == "model":
+            inputs["model"] = f"resources/models/{model}"
+    return inputs
+
+
+def relevance_validation_inputs(wildcards):
+    inputs = {
+        "corpus": expand(
+            "resources/corpus/{corpus}/{lang}.parquet", corpus=CORPUS, lang=LANGUAGES
+        )
+    }
+    if RELEVANCE["encoder"] == "model":
+        inputs["model"] = f"resources/models/{wildcards.model}"
     return inputs
 
 
@@ -123,6 +141,11 @@ def analysis_targets(model):
         targets += [
             f"results/quality/{model}/forcing.parquet",
             f"results/figures/{model}/quality/forcing.png",
+        ]
+    if RELEVANCE and RELEVANCE["validate"]:
+        targets += [
+            f"results/quality/{model}/relevance_validation.parquet",
+            f"results/figures/{model}/quality/relevance_validation.png",
         ]
     if CALIBRATION:
         for selection in CALIBRATION["selections"]:

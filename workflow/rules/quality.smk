@@ -1,4 +1,5 @@
-# Fluency beside success (text measures, perplexity) and the strength calibration.
+# Fluency and relevance beside success (text measures, perplexity, similarity to the unsteered
+# answer), the relevance encoder's validation on aligned text, and the strength calibration.
 
 
 rule quality_forcing:
@@ -14,12 +15,41 @@ rule quality_forcing:
         "../../envs/langarith.yaml"
     threads: 64  # capped at --cores by Snakemake
     resources:
-        gpu=lambda wc: model_gpus(wc) if QUALITY and QUALITY["perplexity"] else 0,
+        gpu=lambda wc: model_gpus(wc) if "model" in quality_inputs(wc) else 0,
     params:
         quality=QUALITY,
         model=model_params,
     script:
         "../scripts/quality_forcing.py"
+
+
+rule relevance_validation:
+    input:
+        unpack(relevance_validation_inputs),
+    output:
+        table="results/quality/{model}/relevance_validation.parquet",
+        figure=report(
+            "results/figures/{model}/quality/relevance_validation.png",
+            caption="../report/quality_relevance_validation.rst",
+            category="Output quality",
+            subcategory="{model}",
+        ),
+    log:
+        "logs/quality/{model}/relevance_validation.log",
+    benchmark:
+        "benchmarks/quality/{model}/relevance_validation.tsv"
+    conda:
+        "../../envs/langarith.yaml"
+    threads: 64  # capped at --cores by Snakemake
+    resources:
+        gpu=lambda wc: model_gpus(wc) if RELEVANCE["encoder"] == "model" else 0,
+    params:
+        relevance=RELEVANCE,
+        corpus_kind=config["corpus"]["kind"],
+        languages=LANGUAGES,
+        model=model_params,
+    script:
+        "../scripts/relevance_validation.py"
 
 
 rule quality_summary:

@@ -12,5 +12,11 @@ with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus) as log:
         model_dir=snakemake.input.get("model"),
         model_options=snakemake.params.model,
         batch_size=q["batch_size"],
+        perplexity=q["perplexity"],
+        relevance=q.get("relevance"),
+        reference_file=snakemake.input.get("reference"),
+        threads=snakemake.threads,
     )
     log.info("%d outputs, mean repetition %.3f", len(frame), frame["repetition"].mean() or 0)
+    if "relevance" in frame.columns:
+        log.info("mean relevance %.3f", frame["relevance"].mean() or 0)

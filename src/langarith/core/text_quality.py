@@ -11,7 +11,9 @@ tsheg) is a unit too.
   ("la la la la" → 4; a normal sentence → 1; empty → 0).
 * ``distinct_n``: distinct n-grams ÷ n-grams (``None`` when the text has no n-gram).
 
-Perplexity under the unsteered model is measured in :mod:`langarith.experiments.quality`.
+Perplexity under the unsteered model is measured in :mod:`langarith.experiments.quality`, relevance
+to the unsteered answer in :mod:`langarith.experiments.relevance`; :func:`summarise` puts them
+beside success.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 import polars as pl
+
+from langarith.core.steering_score import harmonic_expr
 
 _UNIT = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"  # kana, CJK ideographs: one each
@@ -114,9 +118,12 @@ SUMMARY_KEYS = ["selection", "condition", "target_lang"]
 def summarise(frame: pl.DataFrame, max_repetition: float) -> pl.DataFrame:
     """Per (selection, condition, target language) and per (selection, condition) overall
     (``target_lang = all``): shares of successful, fluent and successful-and-fluent outputs,
-    mean repetition, mean distinct-2 and median perplexity (if measured)."""
+    mean repetition, mean distinct-2, median perplexity, and (if measured) the mean relevance
+    and the steering score: the harmonic mean of the success rate and the mean relevance of
+    the cell (:mod:`langarith.core.steering_score`); null where not measured."""
     frame = add_flags(frame, max_repetition)
     ppl = "perplexity" in frame.columns
+    rel = "relevance" in frame.columns
     aggs = [
         pl.len().alias("n"),
         pl.col("success").mean().alias("success_rate"),
@@ -128,6 +135,7 @@ def summarise(frame: pl.DataFrame, max_repetition: float) -> pl.DataFrame:
         (pl.col("perplexity").median() if ppl else pl.lit(None, pl.Float64)).alias(
             "median_perplexity"
         ),
+        (pl.col("relevance").mean() if rel else pl.lit(None, pl.Float64)).alias("mean_relevance"),
     ]
     cells = frame.group_by(SUMMARY_KEYS).agg(*aggs)
     overall = (
@@ -139,6 +147,9 @@ def summarise(frame: pl.DataFrame, max_repetition: float) -> pl.DataFrame:
     return (
         pl.concat([cells, overall])
         .with_columns(pl.lit(max_repetition).alias("max_repetition"))
-        .cast({"n": pl.Int64, "median_perplexity": pl.Float64})
+        .cast({"n": pl.Int64, "median_perplexity": pl.Float64, "mean_relevance": pl.Float64})
+        .with_columns(
+            harmonic_expr(pl.col("success_rate"), pl.col("mean_relevance")).alias("steering_score")
+        )
         .sort(SUMMARY_KEYS)
     )

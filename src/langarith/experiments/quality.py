@@ -3,7 +3,8 @@
 
 ``perplexity``: exp of the mean negative log-likelihood of the output's tokens under the
 *unsteered* model, conditioned on nothing but BOS (fluency of the text itself, whatever the
-prompt's language); ``None`` for an empty output.
+prompt's language); ``None`` for an empty output. ``relevance`` (when configured): the output's
+similarity to the unsteered answer to the same prompt (:mod:`langarith.experiments.relevance`).
 """
 
 from __future__ import annotations
@@ -84,17 +85,34 @@ def run_quality_job(
     model_dir: str | None = None,
     model_options: Mapping | None = None,
     batch_size: int = 16,
+    perplexity: bool = True,
+    relevance: Mapping | None = None,
+    reference_file: str | None = None,
+    threads: int | None = None,
 ) -> pl.DataFrame:
     """The ``quality_forcing`` job: the langid table of one generation file plus the text
-    measures and, if ``model_dir`` is given, each output's perplexity under the unsteered model."""
+    measures, each output's perplexity under the unsteered model (``perplexity`` and a
+    ``model_dir``) and, with ``relevance`` settings, each output's relevance to the unsteered
+    answer in ``reference_file`` (the unsteered condition's generations). The model is loaded
+    once, for both, when either needs it."""
     from langarith.io.atomic import write_parquet
 
     frame = add_quality(read_parquet(langid_file), ngram, max_period)
-    if model_dir is not None:
+    needs_model = perplexity or (relevance is not None and relevance["encoder"] == "model")
+    loaded = None
+    if model_dir is not None and needs_model:
         from langarith.model.loading import load_configured_model
 
         loaded = load_configured_model(model_dir, model_options or {})
+    if perplexity and loaded is not None:
         ppl = perplexities(loaded.model, loaded.tokenizer, frame["output"].to_list(), batch_size)
         frame = frame.with_columns(pl.Series("perplexity", ppl, dtype=pl.Float64))
+    if relevance is not None:
+        from langarith.experiments.relevance import make_encoder, output_relevance
+
+        if reference_file is None:
+            raise ValueError("relevance needs the unsteered generations (reference_file)")
+        encode = make_encoder(relevance, loaded, threads)
+        frame = output_relevance(frame, read_parquet(reference_file), encode, reference_file)
     write_parquet(frame, output)
     return frame

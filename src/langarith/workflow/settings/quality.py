@@ -1,6 +1,6 @@
-"""The ``quality`` section: text-measure settings with their defaults, the strength
-calibration (``quality.calibration``) resolved and checked against its uses, and the layer
-sweep of residual steps (``quality.layer_sweep``)."""
+"""The ``quality`` section: text-measure settings with their defaults, output relevance
+(``quality.relevance``), the strength calibration (``quality.calibration``) resolved and checked
+against their uses, and the layer sweep of residual steps (``quality.layer_sweep``)."""
 
 from __future__ import annotations
 
@@ -19,15 +19,101 @@ QUALITY_DEFAULTS = {
 
 
 def resolve_quality(config: Mapping) -> dict | None:
-    """The ``quality`` section with defaults (without its ``calibration`` part), or ``None``."""
+    """The ``quality`` section with defaults (without its ``calibration`` part), or ``None``;
+    ``relevance`` is :func:`resolve_relevance`'s, present only when configured (so a config
+    without it gives the quality jobs the parameters they had)."""
     if "quality" not in config:
         return None
-    raw = {
-        k: v
-        for k, v in dict(config["quality"] or {}).items()
-        if k not in ("calibration", "layer_sweep")
-    }
-    return {**QUALITY_DEFAULTS, **raw}
+    skip = ("calibration", "relevance", "layer_sweep")
+    raw = {k: v for k, v in dict(config["quality"] or {}).items() if k not in skip}
+    out = {**QUALITY_DEFAULTS, **raw}
+    relevance = resolve_relevance(config, out["batch_size"])
+    if relevance is not None:
+        out["relevance"] = relevance
+    return out
+
+
+RELEVANCE_DEFAULTS = {
+    "encoder": "e5",
+    "layer": "middle",
+    "max_tokens": 512,
+    "pivot": "en",
+    "max_documents": None,
+}
+ENCODERS = ("e5", "model")
+ALIGNED_CORPORA = ("udhr", "local")  # kinds whose documents align across languages by id/line
+
+
+def resolve_relevance(config: Mapping, batch_size: int = 16) -> dict | None:
+    """``quality.relevance`` with defaults, or ``None`` when it is not configured (or ``false``).
+
+    ``reference``: the forcing grid's unsteered condition, whose answers the others' are compared
+    with; ``validate`` (default: the corpus is ``udhr``) measures the encoder on the corpus's
+    documents aligned across languages. Raises a one-line ``ValueError`` naming the key.
+    """
+    from langarith.core.conditions import unsteered_condition
+
+    raw = (config.get("quality") or {}).get("relevance")
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        raw = {}
+    out = {**RELEVANCE_DEFAULTS, "batch_size": batch_size, **dict(raw)}
+    if out["encoder"] not in ENCODERS:
+        raise ValueError(
+            f"quality.relevance.encoder: {out['encoder']!r} is not one of {', '.join(ENCODERS)}"
+        )
+    if out["encoder"] == "e5":
+        import importlib.util
+
+        from langarith.model.e5 import PACKAGE
+
+        if importlib.util.find_spec(PACKAGE) is None:
+            raise ValueError(
+                f"quality.relevance.encoder: 'e5' needs the package {PACKAGE}, which is not "
+                "installed (envs/requirements.lock; or use encoder: model)"
+            )
+    layer = out["layer"]
+    if layer != "middle" and (isinstance(layer, bool) or not isinstance(layer, int) or layer < 0):
+        raise ValueError(
+            f"quality.relevance.layer: {layer!r} is neither 'middle' nor a layer number"
+        )
+    forcing = config.get("forcing") or {}
+    reference = unsteered_condition(forcing.get("conditions", []), config["conditions"])
+    if reference is None:
+        raise ValueError(
+            "quality.relevance: forcing.conditions has no unsteered condition (one without "
+            "steps) whose answers the steered ones are compared with"
+        )
+    out["reference"] = reference
+    if out["pivot"] not in config["languages"]:
+        raise ValueError(f"quality.relevance.pivot: {out['pivot']!r} is not a configured language")
+    kind = config["corpus"]["kind"]
+    out.setdefault("validate", kind == "udhr")
+    if out["validate"] and kind not in ALIGNED_CORPORA:
+        raise ValueError(
+            f"quality.relevance.validate: a {kind!r} corpus has no documents aligned across "
+            f"languages (aligned kinds: {', '.join(ALIGNED_CORPORA)}); set validate: false"
+        )
+    return out
+
+
+def check_relevance_layer(config: Mapping, relevance: Mapping | None, prepared) -> None:
+    """A numbered ``quality.relevance.layer`` of the ``model`` encoder lies within every model's
+    layers, where the layer count can be read before any job."""
+    from langarith.workflow.settings.checks import model_layer_count
+
+    if not relevance or relevance["encoder"] != "model" or relevance["layer"] == "middle":
+        return
+    layer = relevance["layer"]
+    for name, model in config["models"].items():
+        found = model_layer_count(name, model, prepared)
+        if found is not None and layer >= found[0]:
+            n, where = found
+            raise ValueError(
+                f"quality.relevance.layer: {layer} is beyond model {name!r}, which has "
+                f"{n} layers (0-{n - 1}; {where})"
+            )
 
 
 LAYER_SWEEP_DEFAULTS = {
