@@ -622,7 +622,31 @@ def model_layer_count(name: str, model: Mapping, prepared: Path) -> tuple[int, s
         layers = _layers_in(data) if data is not None else None
         if layers is not None:
             return layers, str(path)
-    return None
+    return _gguf_layer_count(source)
+
+
+def _gguf_layer_count(source: Mapping) -> tuple[int, str] | None:
+    """A GGUF source's layer count from its file's header (a package's chunks, in order)."""
+    from langarith.io.gguf_metadata import gguf_block_count
+
+    parts: list[Path] = []
+    if source.get("kind") == "gguf_file" and source.get("path"):
+        parts = [Path(source["path"])]
+    elif source.get("kind") == "gguf_package" and source.get("package"):
+        try:
+            import importlib
+
+            chunk_paths = getattr(importlib.import_module(source["package"]), "chunk_paths", None)
+            parts = [Path(p) for p in chunk_paths()] if chunk_paths else []
+        except Exception:  # noqa: BLE001 - only a shortcut: the model check names the package
+            parts = []
+    if not parts or not all(p.is_file() for p in parts):
+        return None
+    try:
+        layers = gguf_block_count(parts)
+    except (OSError, ValueError):
+        return None  # the weights check names a file that is not GGUF
+    return (layers, f"the GGUF header of {parts[0]}") if layers is not None else None
 
 
 def check_layers(config: Mapping, prepared: Path) -> None:
