@@ -71,3 +71,14 @@ def test_the_forcing_job_reads_the_chosen_layer(tmp_path):
     path.write_text(json.dumps({"best_layer": "7"}))
     with pytest.raises(ValueError, match=r"sweep\.json: no best_layer"):
         read_best_layer(path)
+
+
+def test_layer_scores_add_mean_relevance_and_the_harmonic_score():
+    frame = judged(
+        [(4, True, True, True), (4, False, True, False), (8, False, False, False)]
+    ).with_columns(pl.Series("relevance", [0.9, 0.5, 0.2]))
+    scores = layer_scores(frame).to_dicts()
+    assert [s["mean_relevance"] for s in scores] == pytest.approx([0.7, 0.2])
+    # H = 2·S·R/(S+R): layer 4 S = 0.5, R = 0.7; layer 8 S = 0 → 0
+    assert [s["steering_score"] for s in scores] == pytest.approx([2 * 0.5 * 0.7 / 1.2, 0.0])
+    assert "mean_relevance" not in layer_scores(frame.drop("relevance")).columns

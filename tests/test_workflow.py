@@ -119,6 +119,9 @@ def test_the_residual_condition_steers_at_the_layer_its_sweep_chose(tiny_dag, ti
     for score in sweep["scores"]:
         rows = table.filter(pl.col("layer") == score["layer"])
         assert score["success_and_fluent"] == pytest.approx(rows["success_and_fluent"].mean())
+        # relevance against the unsteered answers (the tiny config scores relevance)
+        assert rows["relevance"].is_between(0.0, 1.0).all()
+        assert score["mean_relevance"] == pytest.approx(rows["relevance"].mean())
     langs = ["en", "de", "fr", "zh", "es"]
     residual = {
         lang: ActivationStats.read(workdir / f"results/activations/tiny/{lang}.parquet", "residual")

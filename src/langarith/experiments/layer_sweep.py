@@ -8,6 +8,11 @@ targets at once in one batched generation. Each output is judged as the calibrat
 the highest share of outputs both in the target language and fluent over all (source, target)
 pairs; ties go to the higher success rate, then to the earlier layer. One layer for every
 target, as the residual-stream literature chooses it per model.
+
+With ``quality.relevance`` configured, every output also gets its relevance
+(:mod:`langarith.experiments.relevance`) against the unsteered model's answer to the same plain
+calibration prompt (generated in the same job), and each layer its mean relevance and harmonic
+steering score: reported beside success, not used for the choice.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from langarith.core.steering_score import harmonic_expr
 from langarith.experiments.calibration import judge
 from langarith.experiments.forcing import ForcingRequest, forcing_generation
 from langarith.experiments.steered_job import SteeredJob, steered_generate
@@ -67,17 +73,23 @@ def sweep_layer_outputs(
 
 
 def layer_scores(judged: pl.DataFrame) -> pl.DataFrame:
-    """Per layer over every output: ``n, success_rate, fluent_rate, success_and_fluent``."""
-    return (
-        judged.group_by("layer")
-        .agg(
-            pl.len().cast(pl.Int64).alias("n"),
-            pl.col("success").mean().alias("success_rate"),
-            pl.col("fluent").mean().alias("fluent_rate"),
-            pl.col("success_and_fluent").mean().alias("success_and_fluent"),
+    """Per layer over every output: ``n, success_rate, fluent_rate, success_and_fluent`` and,
+    when the outputs have a ``relevance`` column, ``mean_relevance`` and ``steering_score`` (the
+    harmonic mean of the success rate and the mean relevance)."""
+    aggregates = [
+        pl.len().cast(pl.Int64).alias("n"),
+        pl.col("success").mean().alias("success_rate"),
+        pl.col("fluent").mean().alias("fluent_rate"),
+        pl.col("success_and_fluent").mean().alias("success_and_fluent"),
+    ]
+    if "relevance" in judged.columns:
+        aggregates.append(pl.col("relevance").mean().alias("mean_relevance"))
+    scores = judged.group_by("layer").agg(aggregates).sort("layer")
+    if "relevance" in judged.columns:
+        scores = scores.with_columns(
+            harmonic_expr(pl.col("success_rate"), pl.col("mean_relevance")).alias("steering_score")
         )
-        .sort("layer")
-    )
+    return scores
 
 
 def best_layer(scores: pl.DataFrame) -> int:
@@ -89,6 +101,47 @@ def best_layer(scores: pl.DataFrame) -> int:
     return int(
         min(rows, key=lambda r: (-r["success_and_fluent"], -r["success_rate"], r["layer"]))["layer"]
     )
+
+
+def with_relevance(
+    judged: pl.DataFrame,
+    loaded,
+    questions: str,
+    settings: Mapping,
+    relevance_settings: Mapping,
+    condition: str,
+) -> pl.DataFrame:
+    """``judged`` plus ``relevance`` against the unsteered answers to the plain calibration
+    prompts (no instruction), generated here."""
+    from langarith.experiments.forcing import requests
+    from langarith.experiments.relevance import make_encoder, output_relevance
+    from langarith.io.prompts import read_questions
+
+    plain = requests(read_questions(questions), settings["sources"], settings["targets"])
+    answers = steered_generate(
+        loaded.model,
+        loaded.tokenizer,
+        [r.prompt for r in plain],
+        [[] for _ in plain],
+        forcing_generation(settings["generation"]),
+        False,
+    )
+    reference = pl.DataFrame(
+        {
+            "source_lang": [r.source for r in plain],
+            "target_lang": [r.target for r in plain],
+            "question_idx": [r.question_idx for r in plain],
+            "output": answers,
+        },
+        schema={
+            "source_lang": pl.String,
+            "target_lang": pl.String,
+            "question_idx": pl.Int32,
+            "output": pl.String,
+        },
+    )
+    encode = make_encoder(relevance_settings, loaded)
+    return output_relevance(judged, reference, encode, f"the unsteered answers ({condition})")
 
 
 def run_layer_sweep_job(
@@ -126,6 +179,10 @@ def run_layer_sweep_job(
         int(settings["ngram"]),
         float(settings["max_repetition"]),
     )
+    if settings.get("relevance"):
+        judged = with_relevance(
+            judged, loaded, questions, settings, settings["relevance"], job.condition.name
+        )
     scores = layer_scores(judged)
     result = {
         **dict(meta),

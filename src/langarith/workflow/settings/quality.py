@@ -128,8 +128,8 @@ def resolve_layer_sweep(config: Mapping) -> dict | None:
     against its uses: every forcing condition with ``layers: best`` needs it.
 
     ``targets`` (also when ``all``) default to the forcing targets; generation settings are the
-    forcing ones with ``max_new_tokens``/``batch_size`` overridable here; ``ngram`` and
-    ``max_repetition`` are the ``quality`` section's.
+    forcing ones with ``max_new_tokens``/``batch_size`` overridable here; ``ngram``,
+    ``max_repetition`` and ``relevance`` (when configured) are the ``quality`` section's.
     """
     from langarith.workflow.settings.checks import forcing_targets
 
@@ -164,6 +164,9 @@ def resolve_layer_sweep(config: Mapping) -> dict | None:
             generation[key] = out.pop(key)
     out["generation"] = generation
     out["layers"] = [int(layer) for layer in out["layers"]]
+    relevance = (resolve_quality(config) or {}).get("relevance")
+    if relevance is not None:
+        out["relevance"] = relevance
     return out
 
 
