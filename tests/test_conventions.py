@@ -44,6 +44,7 @@ MODEL_RULES = {
     "quality_forcing",  # perplexity under the model, relevance with the model encoder
     "relevance_validation",  # the relevance encoder (the model itself with encoder: model)
     "calibrate",
+    "sweep_layers",  # the layer sweep of a residual condition
 }
 
 REPORT_CATEGORIES = {
