@@ -170,8 +170,10 @@ def check_everything(
     (relative to ``root``, the workflow's directory; default: the current one), every
     condition's layers against the models' layer counts (a prepared model is looked for in
     ``resources/models`` of the current directory, Snakemake's working directory) and, given
-    the Snakemake ``workflow``, the GPU resources of the command line. Returns the resolved
-    optional sections.
+    the Snakemake ``workflow``, the GPU resources of the command line and, in a run that
+    executes jobs, the hub repositories it will read (``hub``: they exist, have the revision
+    and the configs, and the token in use may read them).
+    Returns the resolved optional sections.
     """
     from langarith.workflow.settings.overrides import overrides_of, retype_overrides
 
@@ -195,6 +197,10 @@ def check_everything(
     check_layers(config, Path("resources/models"))
     if workflow is not None:
         check_gpus(workflow, config)
+    from langarith.workflow.settings.hub import check_hub_sources, hub_checks_apply
+
+    if hub_checks_apply(workflow):
+        check_hub_sources(config, settings.tasks, Path.cwd())
     return settings
 
 
