@@ -243,13 +243,14 @@ def _lang(code: str):
 
 
 CULTURAX_LANGS = ("en", "de", "fr", "zh", "es")
+CULTURAX_ROWS = 40  # documents per language
 
 
 def culturax() -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     configs = []
     for lang in CULTURAX_LANGS:
-        texts = repo_text.lines(lang, 40)
+        texts = repo_text.lines(lang, CULTURAX_ROWS)
         rows = [
             {"text": t, "timestamp": "2021/01/01", "url": f"https://ex.org/{i}", "source": "mC4"}
             for i, t in enumerate(texts)
