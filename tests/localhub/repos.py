@@ -10,6 +10,9 @@ Models (hidden sizes tiny, weights random, tokenizer trained on the repository's
   as big again) with ``params.json``;
 * ``CohereLabs/aya-expanse-8b``: Cohere (``logit_scale``, tied embeddings, parallel attention
   and MLP, LayerNorm), float16;
+* ``CohereLabs/aya-expanse-32b``: Cohere again, with the 32B's ``logit_scale`` and rope base,
+  GQA 8:1 as in the 32B (64:8); its ``v1`` tag is a pinned older revision (``config/paper.yaml``
+  names all four paper models, so the hub serves each under its own id);
 * ``google/gemma-3-270m`` (gated): Gemma 3 text, ``head_dim`` ≠ hidden/heads, sliding and full
   attention layers, one ``model.safetensors``; its ``v1`` tag is a pinned older revision.
 
@@ -38,8 +41,11 @@ from localhub.server import LocalHub
 LLAMA = "meta-llama/Llama-3.1-8B"
 MISTRAL = "mistralai/Mistral-Nemo-Base-2407"
 AYA = "CohereLabs/aya-expanse-8b"
+AYA_32B = "CohereLabs/aya-expanse-32b"
 GEMMA = "google/gemma-3-270m"
-MODELS = (LLAMA, MISTRAL, AYA, GEMMA)
+MODELS = (LLAMA, MISTRAL, AYA, GEMMA)  # the four architectures
+PAPER_MODELS = (LLAMA, MISTRAL, AYA, AYA_32B)  # the models of config/paper.yaml
+PINNED = {GEMMA: "v1", AYA_32B: "v1"}  # a tag on an older commit; main is a newer one
 GATED = {LLAMA, GEMMA, "uonlp/CulturaX", "openlanguagedata/flores_plus"}
 
 _TINY = {"hidden_size": 32, "intermediate_size": 48, "num_attention_heads": 4}
@@ -103,6 +109,27 @@ CONFIGS: dict[str, dict] = {
         "num_hidden_layers": 2,
         "num_key_value_heads": 1,
         "rope_theta": 10000,
+        "tie_word_embeddings": True,
+        "torch_dtype": "float16",
+        "use_cache": True,
+        "use_qk_norm": False,
+    },
+    AYA_32B: {
+        "architectures": ["CohereForCausalLM"],
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "hidden_act": "silu",
+        "hidden_size": 32,
+        "intermediate_size": 48,
+        "num_attention_heads": 8,
+        "initializer_range": 0.02,
+        "layer_norm_eps": 1e-05,
+        "logit_scale": 0.0625,
+        "max_position_embeddings": 8192,
+        "model_type": "cohere",
+        "num_hidden_layers": 2,
+        "num_key_value_heads": 1,
+        "rope_theta": 4000000,
         "tie_word_embeddings": True,
         "torch_dtype": "float16",
         "use_cache": True,
@@ -216,13 +243,14 @@ def _lang(code: str):
 
 
 CULTURAX_LANGS = ("en", "de", "fr", "zh", "es")
+CULTURAX_ROWS = 40  # documents per language
 
 
 def culturax() -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     configs = []
     for lang in CULTURAX_LANGS:
-        texts = repo_text.lines(lang, 40)
+        texts = repo_text.lines(lang, CULTURAX_ROWS)
         rows = [
             {"text": t, "timestamp": "2021/01/01", "url": f"https://ex.org/{i}", "source": "mC4"}
             for i, t in enumerate(texts)
@@ -401,12 +429,11 @@ def populate(hub: LocalHub, workdir: Path) -> LocalHub:
 
     tokenizer_dir = workdir / "tokenizer"
     train_tokenizer(tokenizer_dir)
-    for repo_id in MODELS:
+    for repo_id in dict.fromkeys(MODELS + PAPER_MODELS):
         files = build_model(repo_id, tokenizer_dir)
         repo = hub.add_repo("model", repo_id, files, gated=repo_id in GATED)
-        if repo_id == GEMMA:  # a pinned older revision, tagged v1, then a newer main
-            old = repo.refs["main"]
-            repo.refs["v1"] = old
+        if repo_id in PINNED:  # a pinned older revision, tagged, then a newer main
+            repo.refs[PINNED[repo_id]] = repo.refs["main"]
             newer = build_model(repo_id, tokenizer_dir, seed=1)
             hub.add_commit("model", repo_id, newer, ref="main")
     for repo_id, build in DATASETS.items():

@@ -5,7 +5,9 @@ and ``datasets.load_dataset(..., streaming=True)``.
 What it serves, as the real Hub does (huggingface_hub 1.x / 2.x, datasets 4.x / 5.x clients):
 
 * ``GET /api/{models,datasets}/<id>[/revision/<rev>]``: repository info (``sha``, ``siblings``,
-  ``gated``, ``cardData``);
+  ``gated``, ``cardData``: the YAML header of the revision's ``README.md``, as the Hub parses it);
+* ``GET /api/{models,datasets}/<id>/auth-check``: 200 when the token in use may read the
+  repository, the errors below otherwise;
 * ``GET /api/{models,datasets}/<id>/tree/<rev>[/<path>]?recursive=``: the tree listing, LFS
   files with their ``lfs`` block;
 * ``POST /api/{models,datasets}/<id>/paths-info/<rev>``: info of given paths;
@@ -157,7 +159,8 @@ class LocalHub:
 _REPO = r"(?P<repo_id>[^/]+/[^/]+)"
 API = re.compile(
     rf"^/api/(?P<kind>models|datasets)/{_REPO}"
-    r"(?:/(?P<op>revision|tree|paths-info)/(?P<rev>[^/]+)(?:/(?P<path>.*))?)?$"
+    r"(?:/(?P<op>revision|tree|paths-info)/(?P<rev>[^/]+)(?:/(?P<path>.*))?"
+    r"|/(?P<check>auth-check))?$"
 )
 RESOLVE = re.compile(rf"^/(?:(?P<kind>datasets)/)?{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
 CDN = re.compile(r"^/cdn/(?P<sha256>[0-9a-f]{64})$")
@@ -271,6 +274,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api(self, method, kind, match, query, body) -> None:
         repo = self._repo(kind, match["repo_id"])
+        if match["check"]:
+            self._check_access(repo)
+            return self._json(method, {"access": "granted"})
         op = match["op"]
         sha = self._commit(repo, match["rev"] or "main")
         files = repo.commits[sha]
@@ -308,8 +314,9 @@ class _Handler(BaseHTTPRequestHandler):
             "createdAt": "2024-01-01T00:00:00.000Z",
             "siblings": [{"rfilename": path} for path in sorted(files)],
         }
-        if repo.card_data is not None:
-            info["cardData"] = repo.card_data
+        card_data = repo.card_data if repo.card_data is not None else _card_data(files)
+        if card_data is not None:
+            info["cardData"] = card_data
         if repo.repo_type == "model":
             info["modelId"] = repo.repo_id
         return info
@@ -365,6 +372,18 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
             return self._send(method, 206, part, headers)
         self._send(method, 200, data, headers)
+
+
+def _card_data(files: dict[str, bytes]) -> dict | None:
+    """The YAML header of ``README.md`` (between the first two ``---`` lines), if any."""
+    import yaml
+
+    text = files.get("README.md", b"").decode("utf-8", "replace")
+    if not text.startswith("---\n"):
+        return None
+    header = text[4:].split("\n---", 1)[0]
+    data = yaml.safe_load(header)
+    return data if isinstance(data, dict) else None
 
 
 def _tree(files: dict[str, bytes], prefix: str, recursive: bool, dirs: bool = True) -> list[dict]:

@@ -223,23 +223,33 @@ def check_everything(
     fill_defaults: Callable[[Any, str | Path], None] | None = _fill_defaults,
     root: str | Path | None = None,
     workflow: Any = None,
+    overrides: Mapping | None = None,
 ) -> Settings:
     """Every check of the configuration, in order; the one entry point (``common.smk`` calls it
     once, the tests call it too). ``ConfigError``, one line naming the key or file, on the
     first problem:
 
-    config files (duplicate keys), values (finite numbers, no control characters, no boolean
-    keys), names, the JSON schema (plus ``{section: schema}`` for the
-    optional sections), then the schema's defaults are filled in place (``fill_defaults``:
-    Snakemake's ``validate``; ``None`` leaves ``config`` as it is), then ``check_config``, the
-    optional sections (:func:`resolve_sections`), the prompt files (relative to ``root``, the
-    workflow's directory; default: the current one), every condition's layers against the
-    models' layer counts (a prepared model is looked for in ``resources/models`` of the current
-    directory, Snakemake's working directory) and, given the Snakemake ``workflow``, the GPU
-    resources of the command line. Returns the resolved optional sections.
+    config files (duplicate keys), the strings of nested ``--config`` ``overrides`` (default:
+    the Snakemake ``workflow``'s) typed where the schema refuses them (``overrides``), values
+    (finite numbers, no control characters, no boolean keys), names, the JSON schema (plus
+    ``{section: schema}`` for the optional sections), then the schema's defaults are filled in
+    place (``fill_defaults``: Snakemake's ``validate``; ``None`` leaves ``config`` as it is),
+    then ``check_config``, the optional sections (:func:`resolve_sections`), the prompt files
+    (relative to ``root``, the workflow's directory; default: the current one), every
+    condition's layers against the models' layer counts (a prepared model is looked for in
+    ``resources/models`` of the current directory, Snakemake's working directory) and, given
+    the Snakemake ``workflow``, the GPU resources of the command line and, in a run that
+    executes jobs, the hub repositories it will read (``hub``: they exist, have the revision
+    and the configs, and the token in use may read them).
+    Returns the resolved optional sections.
     """
+    from langarith.workflow.settings.overrides import overrides_of, retype_overrides
+
     present = {name: path for name, path in (sections or {}).items() if name in config}
     check_config_files(configfiles)
+    if overrides is None and workflow is not None:
+        overrides = overrides_of(workflow)
+    retype_overrides(config, overrides, schema, present)
     check_values(config)
     check_names(config)
     check_schema(config, schema)
@@ -263,6 +273,10 @@ def check_everything(
             raise ConfigError(str(err)) from None
     if workflow is not None:
         check_gpus(workflow, config)
+    from langarith.workflow.settings.hub import check_hub_sources, hub_checks_apply
+
+    if hub_checks_apply(workflow):
+        check_hub_sources(config, settings.tasks, Path.cwd())
     return settings
 
 

@@ -298,19 +298,13 @@ def _strict_validator():
     return validators.extend(Draft202012Validator, type_checker=checker)
 
 
-def check_schema(instance: Any, schema_path: str | Path, where: str = "") -> None:
-    """Validate ``instance`` against the JSON schema file (YAML or JSON) at ``schema_path``.
-
-    ``ConfigError``: one line naming the key (dotted, ``where`` as prefix) and the problem. Nothing
-    is changed (Snakemake's ``validate`` fills in defaults afterwards). References to other
-    schema files resolve relative to ``schema_path``. ``integer`` means an int: an integral
-    float such as ``4.0`` is refused (see :func:`_strict_validator`).
-    """
-    from jsonschema.exceptions import best_match
+def _schema_validator(schema_path: str | Path):
+    """The validator of the schema file (YAML or JSON) at ``schema_path`` (references to other
+    schema files resolve relative to it) and the schema; ``None`` if it is not a local file."""
     from referencing import Registry, Resource
 
     if not Path(schema_path).is_file():
-        return  # not a local file (a workflow used as a remote module): Snakemake validates it
+        return None
     schema_path = Path(schema_path).resolve()
     schema = dict(_load_schema(schema_path))
     schema["$id"] = schema_path.as_uri()
@@ -324,7 +318,30 @@ def check_schema(instance: Any, schema_path: str | Path, where: str = "") -> Non
     registry = Registry(retrieve=retrieve).with_resource(
         schema["$id"], Resource.from_contents(schema)
     )
-    validator = _strict_validator()(schema, registry=registry)
+    return _strict_validator()(schema, registry=registry), schema
+
+
+def schema_errors(instance: Any, schema_path: str | Path) -> list:
+    """Every ``jsonschema`` error of ``instance`` against the schema file at ``schema_path``
+    (none if it is not a local file)."""
+    found = _schema_validator(schema_path)
+    return [] if found is None else list(found[0].iter_errors(instance))
+
+
+def check_schema(instance: Any, schema_path: str | Path, where: str = "") -> None:
+    """Validate ``instance`` against the JSON schema file (YAML or JSON) at ``schema_path``.
+
+    ``ConfigError``: one line naming the key (dotted, ``where`` as prefix) and the problem. Nothing
+    is changed (Snakemake's ``validate`` fills in defaults afterwards). References to other
+    schema files resolve relative to ``schema_path``. ``integer`` means an int: an integral
+    float such as ``4.0`` is refused (see :func:`_strict_validator`).
+    """
+    from jsonschema.exceptions import best_match
+
+    found = _schema_validator(schema_path)
+    if found is None:
+        return  # not a local file (a workflow used as a remote module): Snakemake validates it
+    validator, schema = found
     error = best_match(validator.iter_errors(instance))
     if error is not None:
         # an alternative that failed inside oneOf/anyOf: name the alternatives instead
