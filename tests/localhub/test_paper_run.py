@@ -249,7 +249,8 @@ def direct_statistics(model, tokenizer, docs: list[str], recording: dict):
 
 
 def recorded(path: Path) -> dict[str, np.ndarray]:
-    table = pq.read_table(path).to_pandas().sort_values(["layer", "neuron"])
+    table = pq.read_table(path).to_pandas()
+    table = table[table["site"] == "mlp"].drop(columns="site").sort_values(["layer", "neuron"])
     n_layers, width = table["layer"].max() + 1, table["neuron"].max() + 1
     assert len(table) == n_layers * width
     return {c: table[c].to_numpy().reshape(n_layers, width) for c in table.columns}
