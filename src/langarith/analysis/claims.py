@@ -125,6 +125,31 @@ def _weighted_mean(cells: pl.DataFrame) -> float | None:
     return float((cells["value"] * cells["n"]).sum() / total)
 
 
+def _success_difference(
+    base: dict,
+    scores: pl.DataFrame,
+    selection: str,
+    first: str | None,
+    second: str | None,
+    missing: str,
+    note: str,
+) -> Finding:
+    """The finding ``base`` valued as forcing success of ``first`` − that of ``second`` over
+    all cells; not measurable (``missing``, ``note``) when either condition is absent."""
+    if not first or not second:
+        return Finding(**base, value=None, measured=missing, note=note)
+    one = _weighted_mean(_success_cells(scores, selection, first))
+    two = _weighted_mean(_success_cells(scores, selection, second))
+    if one is None or two is None:
+        return Finding(**base, value=None, measured="no forcing scores for these conditions")
+    return Finding(
+        **base,
+        value=one - two,
+        condition=f"{first} vs {second}",
+        measured=f"{first} {one:.1%}, {second} {two:.1%}",
+    )
+
+
 def additive_beats_replacement(
     scores: pl.DataFrame,
     selection: str,
@@ -142,22 +167,14 @@ def additive_beats_replacement(
         figure=figure,
         selection=selection,
     )
-    if not replacement or not additive:
-        return Finding(
-            **base,
-            value=None,
-            measured="no replacement condition among the forcing conditions",
-            note="add e.g. deactivate-replace to conditions and forcing.conditions",
-        )
-    add = _weighted_mean(_success_cells(scores, selection, additive))
-    rep = _weighted_mean(_success_cells(scores, selection, replacement))
-    if add is None or rep is None:
-        return Finding(**base, value=None, measured="no forcing scores for these conditions")
-    return Finding(
-        **base,
-        value=add - rep,
-        condition=f"{additive} vs {replacement}",
-        measured=f"{additive} {add:.1%}, {replacement} {rep:.1%}",
+    return _success_difference(
+        base,
+        scores,
+        selection,
+        additive,
+        replacement,
+        "no replacement condition among the forcing conditions",
+        "add e.g. deactivate-replace to conditions and forcing.conditions",
     )
 
 
@@ -180,22 +197,14 @@ def residual_beats_neurons(
         figure=figure,
         selection=selection,
     )
-    if not residual or not neurons:
-        return Finding(
-            **base,
-            value=None,
-            measured="no residual-stream condition among the forcing conditions",
-            note="add a condition with a `site: residual` diffmean step to forcing.conditions",
-        )
-    res = _weighted_mean(_success_cells(scores, selection, residual))
-    neu = _weighted_mean(_success_cells(scores, selection, neurons))
-    if res is None or neu is None:
-        return Finding(**base, value=None, measured="no forcing scores for these conditions")
-    return Finding(
-        **base,
-        value=res - neu,
-        condition=f"{residual} vs {neurons}",
-        measured=f"{residual} {res:.1%}, {neurons} {neu:.1%}",
+    return _success_difference(
+        base,
+        scores,
+        selection,
+        residual,
+        neurons,
+        "no residual-stream condition among the forcing conditions",
+        "add a condition with a `site: residual` diffmean step to forcing.conditions",
     )
 
 

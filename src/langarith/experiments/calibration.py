@@ -44,28 +44,57 @@ def sweep_outputs(
 ) -> pl.DataFrame:
     """Generate every request at every α of ``grid`` in one batched pass: ``alpha,
     source_lang, target_lang, question_idx, prompt, output``."""
-    rows, plans = [], []
-    for alpha in grid:
-        scaled = dataclasses.replace(
+    scaled = {
+        float(alpha): dataclasses.replace(
             job, condition=Condition(job.condition.name, tuple(scaled_steps(job.condition, alpha)))
         )
-        for req in reqs:
-            rows.append((float(alpha), req.source, req.target, req.question_idx, req.prompt))
-            plans.append(scaled.plan(req.source, req.target))
-    outputs = steered_generate(
-        model, tokenizer, [r[4] for r in rows], plans, forcing_generation(generation), False
+        for alpha in grid
+    }
+    return sweep_generate(
+        model,
+        tokenizer,
+        reqs,
+        [float(alpha) for alpha in grid],
+        lambda alpha, req: scaled[alpha].plan(req.source, req.target),
+        ("alpha", pl.Float64),
+        generation,
     )
+
+
+def sweep_generate(
+    model,
+    tokenizer,
+    reqs: Sequence[ForcingRequest],
+    points: Sequence,
+    plan_of: Callable,
+    column: tuple[str, pl.DataType],
+    generation: Mapping,
+) -> pl.DataFrame:
+    """Every request at every grid point in one batched generation (rows carry their own
+    plans, ``plan_of(point, request)``): the point's ``column`` (name, dtype), then
+    ``source_lang, target_lang, question_idx, prompt, output``."""
+    rows = [(point, req) for point in points for req in reqs]
+    plans = [plan_of(point, req) for point, req in rows]
+    outputs = steered_generate(
+        model,
+        tokenizer,
+        [req.prompt for _, req in rows],
+        plans,
+        forcing_generation(generation),
+        False,
+    )
+    name, dtype = column
     return pl.DataFrame(
         {
-            "alpha": [r[0] for r in rows],
-            "source_lang": [r[1] for r in rows],
-            "target_lang": [r[2] for r in rows],
-            "question_idx": [r[3] for r in rows],
-            "prompt": [r[4] for r in rows],
+            name: [point for point, _ in rows],
+            "source_lang": [req.source for _, req in rows],
+            "target_lang": [req.target for _, req in rows],
+            "question_idx": [req.question_idx for _, req in rows],
+            "prompt": [req.prompt for _, req in rows],
             "output": outputs,
         },
         schema={
-            "alpha": pl.Float64,
+            name: dtype,
             "source_lang": pl.String,
             "target_lang": pl.String,
             "question_idx": pl.Int32,

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from langarith.core.steering_score import harmonic_expr
-from langarith.experiments.calibration import judge
+from langarith.experiments.calibration import judge, sweep_generate
 from langarith.experiments.forcing import ForcingRequest, forcing_generation
 from langarith.experiments.steered_job import SteeredJob, steered_generate
 
@@ -40,35 +40,16 @@ def sweep_layer_outputs(
     target_lang, question_idx, prompt, output``."""
     if not job.condition.swept:
         raise ValueError(f"condition {job.condition.name!r} has no step with layers 'best'")
-    rows, plans = [], []
-    for layer in layers:
-        for req in reqs:
-            rows.append((int(layer), req.source, req.target, req.question_idx, req.prompt))
-            plans.append(
-                job.condition.plan(
-                    req.source, req.target, job.neurons, job.tables, job.alphas, int(layer)
-                )
-            )
-    outputs = steered_generate(
-        model, tokenizer, [r[4] for r in rows], plans, forcing_generation(generation), False
-    )
-    return pl.DataFrame(
-        {
-            "layer": [r[0] for r in rows],
-            "source_lang": [r[1] for r in rows],
-            "target_lang": [r[2] for r in rows],
-            "question_idx": [r[3] for r in rows],
-            "prompt": [r[4] for r in rows],
-            "output": outputs,
-        },
-        schema={
-            "layer": pl.Int32,
-            "source_lang": pl.String,
-            "target_lang": pl.String,
-            "question_idx": pl.Int32,
-            "prompt": pl.String,
-            "output": pl.String,
-        },
+    return sweep_generate(
+        model,
+        tokenizer,
+        reqs,
+        [int(layer) for layer in layers],
+        lambda layer, req: job.condition.plan(
+            req.source, req.target, job.neurons, job.tables, job.alphas, layer
+        ),
+        ("layer", pl.Int32),
+        generation,
     )
 
 

@@ -113,12 +113,8 @@ def check_files(config: Mapping, settings: Settings, root: Path) -> None:
         path = root / sweep["questions"]
         key = "quality.layer_sweep.questions"
         _check_questions(path, key, sweep["sources"], "quality.layer_sweep.sources")
-        swept_instructed = [
-            name
-            for name in forcing["conditions"]
-            if parse_condition(name, config["conditions"][name]).swept
-            and parse_condition(name, config["conditions"][name]).instructed
-        ]
+        parsed = [parse_condition(n, config["conditions"][n]) for n in forcing["conditions"]]
+        swept_instructed = [c.name for c in parsed if c.swept and c.instructed]
         if swept_instructed:  # its sweep asks the calibration questions with the instructions
             _check_instructions(
                 root / forcing.get("instructions", "resources/prompts/instructions.tsv"),

@@ -116,6 +116,21 @@ def check_relevance_layer(config: Mapping, relevance: Mapping | None, prepared) 
             )
 
 
+def _add_judging(out: dict, config: Mapping) -> dict:
+    """What a calibration-prompt sweep judges with, into ``out``: the ``quality`` section's
+    ``ngram`` and ``max_repetition``, and the forcing generation settings with ``out``'s
+    ``max_new_tokens``/``batch_size`` moved into them; returns the resolved ``quality``."""
+    quality = resolve_quality(config) or {}
+    out["ngram"] = int(quality.get("ngram", 3))
+    out["max_repetition"] = float(quality.get("max_repetition", 0.5))
+    generation = dict(config["forcing"]["generation"])
+    for key in ("max_new_tokens", "batch_size"):
+        if key in out:
+            generation[key] = out.pop(key)
+    out["generation"] = generation
+    return quality
+
+
 LAYER_SWEEP_DEFAULTS = {
     "sources": ["en"],
     "targets": None,
@@ -155,16 +170,9 @@ def resolve_layer_sweep(config: Mapping) -> dict | None:
                 raise ValueError(
                     f"quality.layer_sweep.{key}: {code!r} is not a configured language"
                 )
-    quality = resolve_quality(config) or {}
-    out["ngram"] = int(quality.get("ngram", 3))
-    out["max_repetition"] = float(quality.get("max_repetition", 0.5))
-    generation = dict(config["forcing"]["generation"])
-    for key in ("max_new_tokens", "batch_size"):
-        if key in out:
-            generation[key] = out.pop(key)
-    out["generation"] = generation
+    quality = _add_judging(out, config)
     out["layers"] = [int(layer) for layer in out["layers"]]
-    relevance = (resolve_quality(config) or {}).get("relevance")
+    relevance = quality.get("relevance")
     if relevance is not None:
         out["relevance"] = relevance
     return out
@@ -250,7 +258,6 @@ def resolve_calibration(config: Mapping) -> dict | None:
     """
     from langarith.workflow.settings.analysis import main_condition
     from langarith.workflow.settings.checks import forcing_targets
-    from langarith.workflow.settings.quality import resolve_quality
 
     raw = (config.get("quality") or {}).get("calibration")
     if not raw:
@@ -260,14 +267,7 @@ def resolve_calibration(config: Mapping) -> dict | None:
     out.setdefault("condition", main_condition(config))
     if out["targets"] in (None, "all"):
         out["targets"] = forcing_targets(config)
-    quality = resolve_quality(config) or {}
-    out["ngram"] = int(quality.get("ngram", 3))
-    out["max_repetition"] = float(quality.get("max_repetition", 0.5))
-    generation = dict(config["forcing"]["generation"])
-    for key in ("max_new_tokens", "batch_size"):
-        if key in out:
-            generation[key] = out.pop(key)
-    out["generation"] = generation
+    _add_judging(out, config)
     condition = out["condition"]
     if condition is None or condition not in config["conditions"]:
         raise ValueError(f"quality.calibration.condition: {condition!r} is not a condition")
