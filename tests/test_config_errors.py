@@ -7,10 +7,9 @@ shows a refused change leaves a finished output untouched. The classes of issue 
 parametrized table: non-finite numbers, integral floats for integers, unknown keys in every
 schema mapping, names with control characters or too long, references (layers, the logit lens,
 analysis languages, prompt files), data that is not what it claims (weights, corpus, the readers
-of the pipeline's files), and config files Snakemake cannot read
-(``strict_yaml.config_file_problem``, ``python -m langarith.workflow.settings``). Corpus text
-that is empty or not UTF-8 fails at the first line of its ``fetch_corpus`` job, naming the file.
-Task files without an expected field fail in the task loader, naming the field.
+of the pipeline's files, a local corpus read whole until it is fetched, every local task file),
+and config files Snakemake cannot read (``strict_yaml.config_file_problem``, ``python -m
+langarith.workflow.settings``).
 """
 
 from __future__ import annotations
@@ -596,6 +595,59 @@ def test_a_qa_file_without_questions_names_the_field(tmp_path):
     assert "missing field 'question'" in str(info.value) and "\n" not in str(info.value)
 
 
+# (task, its language whose file is broken, that file, the broken content or None for missing,
+# what the line says after "tasks.<task>.source: <copy>/<file>")
+TASK_FILE_CASES = [
+    ("translation", "zh", "zho_Hans.txt", None, ": file not found (language 'zh')"),
+    ("translation", "zh", "zho_Hans.txt", "one line\n", ": 1 lines but "),
+    ("qa", "de", "xquad.de.json", None, ": file not found (language 'de')"),
+    ("qa", "de", "xquad.de.json", "{broken", ": invalid JSON (Expecting property name"),
+    ("reading", "de", "deu_Latn.jsonl", "{broken\n", ":1: invalid JSON"),
+    ("nli", "es", "test.es.jsonl", None, ": file not found (language 'es')"),
+    (
+        "nli",
+        "es",
+        "test.es.jsonl",
+        '{"premise": "A man sleeps.", "label": 0}\n',
+        "missing field 'hypothesis'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("task", "lang", "filename", "content", "expected"),
+    [c for c in TASK_FILE_CASES],
+    ids=[
+        f"{c[0]}-{'missing' if c[3] is None else 'broken'}-{i}"
+        for i, c in enumerate(TASK_FILE_CASES)
+    ],
+)
+def test_every_language_file_of_a_local_task_is_read_before_any_job(
+    base, tmp_path, task, lang, filename, content, expected
+):
+    """A copy of the built-in set as a local source, one language's file missing or broken:
+    the check names the task's source key and the file, before any job reads it."""
+    import shutil
+
+    from langarith.experiments.tasks.sources import BUILTIN_ROOT
+
+    copy_dir = tmp_path / task
+    shutil.copytree(BUILTIN_ROOT / task, copy_dir)
+    base["tasks"][task]["source"] = {"kind": "local", "path": str(copy_dir)}
+    assert lang in base["tasks"][task]["langs"]
+    check(base)  # the intact copy passes
+    broken = copy_dir / filename
+    if content is None:
+        broken.unlink()
+    else:
+        broken.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        check(base)
+    message = str(info.value)
+    assert message.startswith(f"tasks.{task}.source: {broken}"), message
+    assert expected in message and "\n" not in message
+
+
 # --- through snakemake ----------------------------------------------------------------------
 
 
@@ -645,32 +697,6 @@ def test_bad_config_stops_a_dry_run_with_one_line(base, tmp_path, edit, expected
     line = assert_one_line_error(snakemake(workdir, text, "--dry-run"), expected)
     assert line.startswith("langarith: config error: ")
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
-
-
-@pytest.mark.slow
-def test_corpus_text_that_is_empty_or_not_utf8_fails_its_job_naming_the_file(base, tmp_path):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for code in base["languages"]:
-        (corpus / f"{code}.txt").write_text("Some text.\n", encoding="utf-8")
-    (corpus / "en.txt").write_bytes(b"caf\xe9 latin-1, not UTF-8\n")
-    (corpus / "de.txt").write_text("   \n\n\t\n", encoding="utf-8")
-    base["corpus"].update(path=str(corpus), pattern="{lang}.txt")
-    workdir = tmp_path / "run"
-    targets = ["resources/corpus/flores/en.parquet", "resources/corpus/flores/de.parquet"]
-    result = snakemake(workdir, yaml.safe_dump(base), *targets, "--keep-going")
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    utf8 = f"corpus file {str(corpus / 'en.txt')!r} is not valid UTF-8 (invalid continuation byte)"
-    empty = f"corpus file {str(corpus / 'de.txt')!r} for language 'de' is empty"
-    for lang, message in (("en", utf8), ("de", empty)):
-        assert f"ValueError: {message}" in output, output
-        log = (workdir / f"logs/fetch_corpus/flores/{lang}.log").read_text()
-        assert log.rstrip().splitlines()[-1] == f"ValueError: {message}"
-        assert not (workdir / f"resources/corpus/flores/{lang}.parquet").exists()
-    corpus_out = workdir / "resources/corpus/flores"
-    leftovers = [p.name for p in corpus_out.iterdir()] if corpus_out.exists() else []
-    assert leftovers == []  # no partial file, under the final name or a temporary one
 
 
 @pytest.mark.slow
@@ -1216,14 +1242,92 @@ def test_garbage_weights_are_refused_naming_the_file(base, tmp_path, data, expec
     assert expected in str(info.value)
 
 
+# (id, the bytes of de.txt, what the line says after "corpus.path: <corpus>/de.txt: ")
+CORPUS_TEXT_CASES = [
+    ("nul-only", b"\x00" * 4096, "a binary file, not text (a NUL byte at offset 0, line 1)"),
+    (
+        "binary-tail",
+        b"text\n" + bytes(range(256)),
+        "a binary file, not text (a NUL byte at offset 5, line 2)",
+    ),
+    # past the first 64 KiB and past the first 1 MiB chunk: the whole file is read
+    ("late-nul", b"x\n" * 600_000 + b"y\x00\n", "a NUL byte at offset 1200001, line 600001"),
+    (
+        "latin-1",
+        b"ok\ncaf\xe9 au lait\n",
+        "not UTF-8 text (invalid continuation byte at byte 6, line 2)",
+    ),
+    (
+        "late-bad-byte",
+        b"x\n" * 600_000 + b"\xff\n",
+        "not UTF-8 text (invalid start byte at byte 1200000, line 600001)",
+    ),
+    (
+        "truncated-character",
+        "ab\né".encode()[:-1],
+        "not UTF-8 text (unexpected end of data at byte 3, line 2)",
+    ),
+    ("blank-lines-only", b"   \n\n\t\n", "no line holds any text"),
+]
+
+
 @pytest.mark.parametrize(
-    "data", [b"\x00" * 4096, b"text\n" + bytes(range(256))], ids=["nul-only", "binary-tail"]
+    ("data", "expected"),
+    [c[1:] for c in CORPUS_TEXT_CASES],
+    ids=[c[0] for c in CORPUS_TEXT_CASES],
 )
-def test_a_binary_corpus_file_is_refused_naming_the_file(base, tmp_path, data):
+def test_a_corpus_file_that_is_not_text_is_refused_naming_the_file(base, tmp_path, data, expected):
     corpus_dir({**ALL_LANGS, "de.txt": data})(base, tmp_path)
     with pytest.raises(ConfigError) as info:
         check(base)
-    assert str(info.value).startswith(f"corpus.path: {tmp_path / 'corpus' / 'de.txt'}: a binary")
+    message = str(info.value)
+    assert message.startswith(f"corpus.path: {tmp_path / 'corpus' / 'de.txt'}: "), message
+    assert expected in message
+    assert message.endswith("; a local corpus is UTF-8 text, one document per line")
+
+
+def test_a_fetched_corpus_file_is_not_read_again_until_it_changes(base, tmp_path, monkeypatch):
+    """Once ``resources/corpus/<name>/<lang>.parquet`` is newer than the file, only the file's
+    start is looked at (its job read it whole); a file changed after that is read whole again."""
+    import os
+
+    corpus_dir({**ALL_LANGS, "de.txt": b"fine\n" * 20_000 + b"\xff\n"})(base, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="invalid start byte at byte 100000, line 20001"):
+        check(base)
+    fetched = tmp_path / "resources" / "corpus" / base["corpus"]["name"] / "de.parquet"
+    fetched.parent.mkdir(parents=True)
+    fetched.write_bytes(b"")
+    source = tmp_path / "corpus" / "de.txt"
+    os.utime(source, (fetched.stat().st_mtime - 10,) * 2)
+    check(base)  # the bad byte lies past the start: not read again
+    os.utime(source, (fetched.stat().st_mtime + 10,) * 2)
+    with pytest.raises(ConfigError, match="invalid start byte at byte 100000"):
+        check(base)
+
+
+def test_the_corpus_text_check_reads_every_chunk_boundary_right(tmp_path, monkeypatch):
+    """``text_problem`` in 4-byte chunks: a character split across chunks is fine, and the byte
+    offset and line of a problem are those of the whole file."""
+    import langarith.io.corpora.local as local
+
+    monkeypatch.setattr(local, "_CHUNK", 4)
+    cases = {
+        "héllo\nwörld\n€uro\n".encode(): None,
+        b"ab\ncd\xc3\xa9\nef\xe9gh\n": (
+            "not UTF-8 text (invalid continuation byte at byte 10, line 3)"
+        ),
+        "ab\né".encode() + b"\xe2\x82": "not UTF-8 text (unexpected end of data at byte 5, line 2)",
+        b"abc\ndef\nx\x00": "a binary file, not text (a NUL byte at offset 9, line 3)",
+    }
+    for i, (data, expected) in enumerate(cases.items()):
+        path = tmp_path / f"{i}.txt"
+        path.write_bytes(data)
+        assert local.text_problem(path) == expected, data
+        if expected and expected.startswith("not UTF-8"):  # the offset Python itself reports
+            with pytest.raises(UnicodeDecodeError) as info:
+                data.decode("utf-8")
+            assert f"at byte {info.value.start}," in expected
 
 
 def test_the_corpus_reader_refuses_nul_characters(tmp_path):

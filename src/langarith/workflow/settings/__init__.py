@@ -82,7 +82,8 @@ def _check_forcing_only_uses(config: Mapping, settings: Settings) -> None:
 
 def check_files(config: Mapping, settings: Settings, root: Path) -> None:
     """The prompt files the rules read (relative to the workflow's directory ``root``) exist and
-    hold prompts in every language asked of them; a local task source exists."""
+    hold prompts in every language asked of them; a local or built-in task source holds
+    every language's items."""
     from langarith.experiments.fallback import PROMPT_TEMPLATE
     from langarith.io.prompts import read_prompts
 
@@ -130,9 +131,27 @@ def check_files(config: Mapping, settings: Settings, root: Path) -> None:
         except (OSError, ValueError) as err:
             raise ConfigError(f"fallback.prompts: {err}") from None
     for name, task in settings.tasks.items():
-        source = task["source"]
-        if source.get("kind") == "local" and not Path(source["path"]).exists():
-            raise ConfigError(f"tasks.{name}.source.path: {source['path']!r} does not exist")
+        _check_task_files(name, task)
+
+
+def _check_task_files(name: str, task: Mapping) -> None:
+    """A local or built-in task source holds every language's items, read as its jobs read
+    them (so a missing language file, bad JSON or a row without a field stops the run here);
+    hub datasets are asked about by the hub check."""
+    from langarith.experiments.tasks.run import load_task_items
+
+    source = task["source"]
+    if source.get("kind") not in ("local", "builtin"):
+        return
+    if source.get("kind") == "local" and not Path(source["path"]).exists():
+        raise ConfigError(f"tasks.{name}.source.path: {source['path']!r} does not exist")
+    try:
+        items = load_task_items(name, source, task["langs"], task["max_items"])
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"tasks.{name}.source: {err}") from None
+    for lang, lang_items in items.items():
+        if not lang_items:
+            raise ConfigError(f"tasks.{name}.source: no items for language {lang!r}")
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ In the order ``check_everything`` runs them:
 * ``check_schema``: the JSON schemas (the main one and one per optional section), reported as
   one line naming the key; then the schemas' defaults are filled in (Snakemake's ``validate``);
 * ``check_config``: what a schema cannot express (known languages, every language's corpus file
-  present, model directories whose architecture has a registered neuron site, a model's
+  present and, until its job has read it, read whole as UTF-8 text, model directories whose architecture has a registered neuron site, a model's
   placement options, no more recording shards than a token budget has batches, conditions,
-  cross-references). Fast: no model is loaded, only a model's ``config.json`` is read;
+  cross-references). Fast: no model is loaded, only a model's ``config.json`` is read (and a
+  local corpus once, before its first fetch);
 * ``resolve_sections``: the optional sections (tasks, fallback, analysis and its logit lens,
   quality and its calibration) resolved against the rest, and every use of a calibrated
   condition covered by the calibration;
@@ -472,11 +473,18 @@ def check_models(models: Mapping) -> None:
 
 # --- corpus --------------------------------------------------------------------------------
 
-# The start of a corpus file looked at for binary content (its whole text is read by its job).
+# The start of a corpus file looked at for binary content once its job has read it whole.
 _SNIFF_BYTES = 1 << 16
 
 
-def check_corpus(corpus: Mapping, languages: Sequence[str]) -> None:
+def check_corpus(
+    corpus: Mapping, languages: Sequence[str], fetched_corpus: Path = Path("resources/corpus")
+) -> None:
+    """A hub corpus names its dataset, field and budget. A local one has a non-empty file per
+    language, read whole (UTF-8, no NUL byte, some text: ``text_problem``) unless its fetched
+    Parquet under ``fetched_corpus`` (relative to Snakemake's working directory) is newer than
+    it: then its ``fetch_corpus`` job has read it already, and only its start is looked at,
+    so a large corpus is read once, not on every invocation."""
     kind = corpus["kind"]
     if kind == "hub":
         for key in ("dataset", "text_field"):
@@ -490,7 +498,7 @@ def check_corpus(corpus: Mapping, languages: Sequence[str]) -> None:
             )
     if kind != "local":
         return
-    from langarith.io.corpora.local import corpus_file
+    from langarith.io.corpora.local import corpus_file, text_problem
 
     path = corpus.get("path")
     if not path or not Path(path).is_dir():
@@ -511,14 +519,23 @@ def check_corpus(corpus: Mapping, languages: Sequence[str]) -> None:
             )
         if file.stat().st_size == 0:
             raise ConfigError(f"corpus.path: the corpus file {str(file)!r} of {lang!r} is empty")
-        with open(file, "rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
-        nul = head.find(b"\x00")
-        if nul >= 0:
+        fetched = fetched_corpus / corpus["name"] / f"{lang}.parquet"
+        if fetched.is_file() and fetched.stat().st_mtime >= file.stat().st_mtime:
+            problem = _sniffed_problem(file)  # its fetch_corpus job has read it whole already
+        else:
+            problem = text_problem(file)  # its fetch_corpus job will read it: check it whole
+        if problem:
             raise ConfigError(
-                f"corpus.path: {file}: a binary file, not text (a NUL byte at offset {nul}); a "
-                "local corpus is UTF-8 text, one document per line"
+                f"corpus.path: {file}: {problem}; a local corpus is UTF-8 text, one document "
+                "per line"
             )
+
+
+def _sniffed_problem(file: Path) -> str | None:
+    with open(file, "rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    nul = head.find(b"\x00")
+    return f"a binary file, not text (a NUL byte at offset {nul})" if nul >= 0 else None
 
 
 # --- conditions and cross-references -------------------------------------------------------
