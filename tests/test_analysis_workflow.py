@@ -7,6 +7,7 @@ import json
 
 import polars as pl
 import pytest
+from conftest import REPO
 
 from langarith.analysis.findings import VERDICTS
 
@@ -158,3 +159,53 @@ def test_the_calibrated_condition_runs_and_its_alpha_is_in_the_pack(tiny_dag):
         target: choice["alpha"] for target, choice in calibration["targets"].items()
     }
     assert pack["calibration"]["condition"] == calibration["condition"]
+
+
+def test_native_prompting_asks_each_target_in_its_own_language(tiny_dag):
+    """Every forcing target's own forcing questions, unsteered: the prompts are the question
+    file's, the answers to the English and German questions equal the unsteered forcing
+    condition's (same prompt, same settings, another job), and the rates are the shares of
+    the judged answers, counted here."""
+    import csv
+
+    workdir, config = tiny_dag.workdir, tiny_dag.config
+    outputs = pl.read_parquet(workdir / "results/quality/tiny/native_outputs.parquet")
+    scores = pl.read_parquet(workdir / "results/quality/tiny/native.parquet")
+    with open(REPO / "resources/prompts/forcing.tsv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    expected = {
+        (r["lang"], int(r["question_idx"])): f"Q: {r['question']} \nA:"
+        for r in rows
+        if r["lang"] in config["languages"]
+    }
+    got = {
+        (r["target_lang"], r["question_idx"]): r["prompt"] for r in outputs.iter_rows(named=True)
+    }
+    assert got == expected
+    assert (outputs["source_lang"] == outputs["target_lang"]).all()
+    baseline = pl.read_parquet(workdir / "results/generations/tiny/none/forcing/baseline.parquet")
+    for source in config["forcing"]["sources"]:
+        plain = {
+            r["question_idx"]: r["output"]
+            for r in baseline.filter(
+                (pl.col("source_lang") == source) & (pl.col("target_lang") == source)
+            ).iter_rows(named=True)
+        }
+        native = {
+            r["question_idx"]: r["output"]
+            for r in outputs.filter(pl.col("target_lang") == source).iter_rows(named=True)
+        }
+        assert native == plain and len(native) == 6
+    assert scores["lang"].to_list() == list(config["languages"])  # targets: all
+    max_repetition = config["quality"]["max_repetition"]
+    for row in scores.iter_rows(named=True):
+        answers = outputs.filter(pl.col("target_lang") == row["lang"]).to_dicts()
+        in_lang = [a["pred_lang"] == row["lang"] for a in answers]
+        fluent = [a["repetition"] <= max_repetition for a in answers]
+        assert row["n"] == len(answers) == 6
+        assert row["native_rate"] == pytest.approx(sum(in_lang) / 6)
+        assert row["native_fluent_rate"] == pytest.approx(
+            sum(i and f for i, f in zip(in_lang, fluent)) / 6
+        )
+    png = workdir / "results/figures/tiny/quality/native.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"

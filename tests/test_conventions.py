@@ -45,6 +45,7 @@ MODEL_RULES = {
     "relevance_validation",  # the relevance encoder (the model itself with encoder: model)
     "calibrate",
     "sweep_layers",  # the layer sweep of a residual condition
+    "native_prompting",  # each target asked in its own language, unsteered
 }
 
 REPORT_CATEGORIES = {

@@ -98,6 +98,8 @@ ALL_OUTPUTS = (
     f"results/figures/{MODEL}/quality/forcing.png",
     f"results/quality/{MODEL}/relevance_validation.parquet",
     f"results/figures/{MODEL}/quality/relevance_validation.png",
+    f"results/quality/{MODEL}/native.parquet",
+    f"results/figures/{MODEL}/quality/native.png",
     f"results/calibration/{MODEL}/lape-10.json",
     f"results/figures/{MODEL}/lape-10/calibration.png",
     f"results/figures/{MODEL}/lape-10/layer_sweep/residual.png",

@@ -31,6 +31,7 @@ QUALITY = SETTINGS.quality
 RELEVANCE = QUALITY.get("relevance") if QUALITY else None
 CALIBRATION = SETTINGS.calibration
 LAYER_SWEEP = SETTINGS.layer_sweep
+NATIVE = SETTINGS.native
 
 REPO = Path(workflow.basedir)
 LANGUAGES = list(config["languages"])

@@ -142,6 +142,11 @@ def analysis_targets(model):
             f"results/quality/{model}/forcing.parquet",
             f"results/figures/{model}/quality/forcing.png",
         ]
+    if NATIVE:
+        targets += [
+            f"results/quality/{model}/native.parquet",
+            f"results/figures/{model}/quality/native.png",
+        ]
     if RELEVANCE and RELEVANCE["validate"]:
         targets += [
             f"results/quality/{model}/relevance_validation.parquet",

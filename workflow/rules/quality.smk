@@ -52,6 +52,40 @@ rule relevance_validation:
         "../scripts/relevance_validation.py"
 
 
+rule native_prompting:
+    input:
+        model="resources/models/{model}",
+        questions=str(
+            REPO / config["forcing"].get("questions", "resources/prompts/forcing.tsv")
+        ),
+    output:
+        scores="results/quality/{model}/native.parquet",
+        outputs="results/quality/{model}/native_outputs.parquet",
+        figure=report(
+            "results/figures/{model}/quality/native.png",
+            caption="../report/quality_native.rst",
+            category="Output quality",
+            subcategory="{model}",
+        ),
+    log:
+        "logs/quality/{model}/native.log",
+    benchmark:
+        "benchmarks/quality/{model}/native.tsv"
+    conda:
+        "../../envs/langarith.yaml"
+    threads: 64  # capped at --cores by Snakemake
+    resources:
+        gpu=model_gpus,
+    params:
+        model=model_params,
+        languages=forcing_targets(config),
+        generation=config["forcing"]["generation"],
+        langid_model=config["langid"].get("model"),
+        judging=NATIVE,
+    script:
+        "../scripts/native_prompting.py"
+
+
 rule quality_summary:
     input:
         lambda wc: [

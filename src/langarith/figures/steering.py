@@ -137,3 +137,24 @@ def plot_relevance_validation(table: pl.DataFrame, title: str, path: str | Path)
     ax.set_title(f"{title}\nencoder {encoder}, pairs with {pivot}; dashed: chance")
     ax.tick_params(axis="x", labelsize=8)
     save(fig, path)
+
+
+def plot_native(scores: pl.DataFrame, title: str, path: str | Path) -> None:
+    """Per language, the share of answers to its own questions (unsteered) in that language,
+    and the share also fluent: what the model writes when simply asked in the language."""
+    langs = scores["lang"].to_list()
+    fig, ax = plt.subplots(figsize=(max(5, 0.4 * len(langs) + 2), 3.6))
+    x = range(len(langs))
+    ax.bar([i - 0.2 for i in x], scores["native_rate"].to_list(), 0.4, label="in the language")
+    ax.bar(
+        [i + 0.2 for i in x],
+        scores["native_fluent_rate"].to_list(),
+        0.4,
+        label="in the language and fluent",
+    )
+    ax.set_xticks(list(x), langs)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("share of answers")
+    ax.set_title(f"{title}\nunsteered answers to each language's own questions")
+    ax.legend(fontsize=7)
+    save(fig, path)

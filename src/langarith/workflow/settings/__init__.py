@@ -102,6 +102,11 @@ def check_files(config: Mapping, settings: Settings, root: Path) -> None:
             forcing_targets(config),
         )
     _check_forcing_only_uses(config, settings)
+    if settings.native:  # native prompting asks every target its own forcing questions
+        targets = forcing_targets(config)
+        _check_questions(
+            questions, "forcing.questions", targets, "forcing.targets (quality.native)"
+        )
     if settings.lens:
         key = "forcing.questions"  # the logit lens asks the forcing questions
         _check_questions(questions, key, settings.lens["sources"], "analysis.logit_lens.sources")
@@ -168,6 +173,7 @@ class Settings:
     quality: dict | None
     calibration: dict | None
     layer_sweep: dict | None
+    native: dict | None
 
 
 def resolve_sections(config: Mapping) -> Settings:
@@ -183,6 +189,7 @@ def resolve_sections(config: Mapping) -> Settings:
         check_calibrated_uses,
         resolve_calibration,
         resolve_layer_sweep,
+        resolve_native,
         resolve_quality,
     )
     from langarith.workflow.settings.tasks import resolve_task
@@ -198,11 +205,12 @@ def resolve_sections(config: Mapping) -> Settings:
         calibration = resolve_calibration(config)
         check_calibrated_uses(config, calibration, lens)
         layer_sweep = resolve_layer_sweep(config)
+        native = resolve_native(config)
     except ConfigError:
         raise
     except ValueError as err:  # the section modules raise ValueError naming the key
         raise ConfigError(str(err)) from None
-    return Settings(tasks, fallback, analysis, lens, quality, calibration, layer_sweep)
+    return Settings(tasks, fallback, analysis, lens, quality, calibration, layer_sweep, native)
 
 
 def check_gpus(workflow: Any, config: Mapping) -> None:

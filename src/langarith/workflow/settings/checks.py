@@ -15,10 +15,11 @@ In the order ``check_everything`` runs them:
 * ``check_schema``: the JSON schemas (the main one and one per optional section), reported as
   one line naming the key; then the schemas' defaults are filled in (Snakemake's ``validate``);
 * ``check_config``: what a schema cannot express (known languages, every language's corpus file
-  present and, until its job has read it, read whole as UTF-8 text, model directories whose architecture has a registered neuron site, a model's
-  placement options, no more recording shards than a token budget has batches, conditions,
-  cross-references). Fast: no model is loaded, only a model's ``config.json`` is read (and a
-  local corpus once, before its first fetch);
+  present and, until its job has read it, read whole as UTF-8 text; model directories whose
+  architecture has a registered neuron site, a model's placement options, no more recording
+  shards than a token budget has batches, conditions, cross-references). Fast: no model is
+  loaded, only a model's ``config.json`` is read (and a local corpus once, before its first
+  fetch);
 * ``resolve_sections``: the optional sections (tasks, fallback, analysis and its logit lens,
   quality and its calibration) resolved against the rest, and every use of a calibrated
   condition covered by the calibration;

@@ -24,13 +24,24 @@ def resolve_quality(config: Mapping) -> dict | None:
     without it gives the quality jobs the parameters they had)."""
     if "quality" not in config:
         return None
-    skip = ("calibration", "relevance", "layer_sweep")
+    skip = ("calibration", "relevance", "layer_sweep", "native")
     raw = {k: v for k, v in dict(config["quality"] or {}).items() if k not in skip}
     out = {**QUALITY_DEFAULTS, **raw}
     relevance = resolve_relevance(config, out["batch_size"])
     if relevance is not None:
         out["relevance"] = relevance
     return out
+
+
+def resolve_native(config: Mapping) -> dict | None:
+    """How the ``native_prompting`` job judges answers (``ngram``, ``max_repetition`` of the
+    quality section), or ``None`` when ``quality`` is not configured or ``quality.native`` is
+    ``false``; kept out of :func:`resolve_quality` so that turning it on or off reruns no
+    quality job."""
+    quality = resolve_quality(config)
+    if quality is None or not (config.get("quality") or {}).get("native", True):
+        return None
+    return {"ngram": int(quality["ngram"]), "max_repetition": float(quality["max_repetition"])}
 
 
 RELEVANCE_DEFAULTS = {
