@@ -130,6 +130,7 @@ def test_the_lens_job_takes_a_calibrated_condition_s_alpha_per_target(
     from conftest import REPO
 
     from langarith.experiments.logit_lens import run_logit_lens_job
+    from langarith.experiments.steered_job import SteeringFiles, read_steered_job
     from langarith.model.loading import prepare_model
 
     model_dir = tmp_path / "model"
@@ -140,23 +141,24 @@ def test_the_lens_job_takes_a_calibrated_condition_s_alpha_per_target(
     deactivate = {"op": "set", "lang": "source", "value": 0.0}
 
     def lens(name, add, targets, calibration_file=None):
+        files = SteeringFiles(
+            neurons=str(pipeline_files["neurons"]),
+            summary=str(pipeline_files["summary"]),
+            activations=[str(p) for p in pipeline_files["stats"]],
+            calibration=calibration_file,
+        )
+        steps = [deactivate, {"op": "add", "lang": "target", "value": "mean", **add}]
         return run_logit_lens_job(
             model_dir=str(model_dir),
             model_options={},
             questions=str(REPO / "resources" / "prompts" / "forcing.tsv"),
-            activation_files=[str(p) for p in pipeline_files["stats"]],
-            neurons=str(pipeline_files["neurons"]),
-            summary=str(pipeline_files["summary"]),
-            steps=[deactivate, {"op": "add", "lang": "target", "value": "mean", **add}],
-            condition=name,
-            languages=SELECTION_LANGS,
+            job=read_steered_job(name, steps, files, SELECTION_LANGS, targets, always_read=True),
             sources=["en"],
             targets=targets,
             top_k=3,
             batch_size=1,  # one prompt a pass: rows compare bit for bit across runs
             langid_model=None,
             output=str(tmp_path / f"{name}.parquet"),
-            calibration=calibration_file,
         )
 
     calibrated = lens("calibrated", {"strength": "calibrated"}, ["de", "fr"], str(calibration))

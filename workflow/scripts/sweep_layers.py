@@ -1,7 +1,7 @@
 from langarith.experiments.layer_sweep import run_layer_sweep_job
 from langarith.experiments.steered_job import read_steered_job
 from langarith.figures.steering import plot_layer_sweep
-from langarith.workflow.jobs import job_logging
+from langarith.workflow.jobs import job_logging, steering_files
 
 gpus = snakemake.resources.get("gpu", 0)  # the rule's `gpu` resource, as scheduled
 with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus) as log:
@@ -9,10 +9,8 @@ with job_logging(snakemake.log[0], threads=snakemake.threads, gpus=gpus) as log:
     job = read_steered_job(
         wc.condition,
         p.steps,
-        snakemake.input.get("neurons"),
-        snakemake.input.get("summary"),
+        steering_files(snakemake.input),
         p.languages,
-        list(snakemake.input.activations),
         with_layer=False,  # the sweep sets the layer itself
     )
     result = run_layer_sweep_job(

@@ -163,12 +163,7 @@ def run_calibration_job(
     model_dir: str,
     model_options: Mapping,
     questions: str,
-    activation_files: Sequence[str],
-    neurons: str,
-    summary: str,
-    condition: str,
-    steps: Sequence[Mapping],
-    languages: Sequence[str],
+    job: SteeredJob,
     settings: Mapping,
     generation: Mapping,
     langid_model: str | None,
@@ -176,24 +171,15 @@ def run_calibration_job(
     output_table: str,
     meta: Mapping,
 ) -> dict:
-    """The ``calibrate`` job: sweep, judge, choose, write the JSON and the per-output table."""
+    """The ``calibrate`` job: sweep, judge, choose, write the JSON and the per-output table;
+    ``job`` is read before the model loads, with the selection always and no α
+    (``read_steered_job(..., always_read=True, with_alphas=False)``: the sweep sets α)."""
     from langarith.experiments.forcing import requests
-    from langarith.experiments.steered_job import read_steered_job
     from langarith.io.atomic import write_parquet, write_text
     from langarith.io.langid import LanguageIdentifier
     from langarith.io.prompts import read_questions
     from langarith.model.loading import load_configured_model
 
-    job = read_steered_job(
-        condition,
-        steps,
-        neurons,
-        summary,
-        languages,
-        activation_files,
-        always_read=True,
-        with_alphas=False,  # the sweep sets α itself
-    )
     reqs = requests(read_questions(questions), settings["sources"], settings["targets"])
     loaded = load_configured_model(model_dir, model_options)
     identifier = LanguageIdentifier(langid_model)
@@ -206,7 +192,7 @@ def run_calibration_job(
     )
     result = {
         **dict(meta),
-        "condition": condition,
+        "condition": job.condition.name,
         "grid": [float(a) for a in settings["grid"]],
         "sources": list(settings["sources"]),
         "ngram": int(settings["ngram"]),

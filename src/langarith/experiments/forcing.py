@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from langarith.experiments.steered_job import SteeredJob, read_steered_job, steered_generate
+from langarith.experiments.steered_job import SteeredJob, steered_generate
 from langarith.io.prompts import Instructions
 
 PROMPT_TEMPLATE = "Q: {question} \nA:"  # the anchor's format, space before the newline included
@@ -102,43 +102,25 @@ def run_forcing_job(
     model_dir: str,
     model_options: Mapping,
     questions: str,
-    activation_files: Sequence[str],
-    neurons: str | None,
-    summary: str | None,
-    condition: str,
-    steps: Sequence[Mapping],
-    languages: Sequence[str],
+    job: SteeredJob,
     sources: Sequence[str],
     targets: Sequence[str],
     generation: Mapping,
     output: str,
-    calibration: str | None = None,
     instructions: str | None = None,
-    layer_sweep: str | None = None,
 ) -> None:
-    """The ``generate_forcing`` job: one condition, every (source, target) pair; a calibrated
-    condition reads its α per target from ``calibration`` (the calibration JSON), an
-    instructed one its instructions from ``instructions`` (the instructions TSV), one with
-    ``layers: best`` its layer from ``layer_sweep`` (the layer sweep JSON)."""
+    """The ``generate_forcing`` job: one condition (``job``, read before the model loads),
+    every (source, target) pair; an instructed condition reads its instructions from
+    ``instructions`` (the instructions TSV)."""
     from langarith.io.atomic import write_parquet
     from langarith.io.prompts import read_instructions, read_questions
     from langarith.model.loading import load_configured_model
 
-    job = read_steered_job(
-        condition,
-        steps,
-        neurons,
-        summary,
-        languages,
-        activation_files,
-        calibration,
-        targets,
-        layer_sweep=layer_sweep,
-    )
     asked = None
     if job.condition.instructed:
         if instructions is None:
-            raise ValueError(f"condition {condition!r} instructs but has no instructions file")
+            name = job.condition.name
+            raise ValueError(f"condition {name!r} instructs but has no instructions file")
         asked = read_instructions(instructions)
     reqs = requests(read_questions(questions), sources, targets, asked)
     loaded = load_configured_model(model_dir, model_options)

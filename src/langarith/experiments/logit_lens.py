@@ -15,6 +15,7 @@ import polars as pl
 import torch
 
 from langarith.core.plans import Plan
+from langarith.experiments.steered_job import SteeredJob
 from langarith.model.generation import prepare_tokenizer
 from langarith.model.lm_head import project
 from langarith.model.placement import input_device
@@ -145,40 +146,23 @@ def run_logit_lens_job(
     model_dir: str,
     model_options: dict,
     questions: str,
-    activation_files: Sequence[str],
-    neurons: str,
-    summary: str,
-    steps: Sequence[dict],
-    condition: str,
-    languages: Sequence[str],
+    job: SteeredJob,
     sources: Sequence[str],
     targets: Sequence[str],
     top_k: int,
     batch_size: int,
     langid_model: str | None,
     output: str,
-    calibration: str | None = None,
 ) -> pl.DataFrame:
-    """The ``logit_lens`` job: every (source prompt, target) steered and unsteered; a calibrated
-    condition reads its α per target from ``calibration``."""
+    """The ``logit_lens`` job: every (source prompt, target) steered and unsteered; ``job`` is
+    read before the model loads, with the selection always (``always_read=True``) and, for a
+    calibrated condition, the α of every target."""
     from langarith.experiments.forcing import requests
-    from langarith.experiments.steered_job import read_steered_job
     from langarith.io.atomic import write_parquet
     from langarith.io.langid import LanguageIdentifier
     from langarith.io.prompts import read_questions
     from langarith.model.loading import load_configured_model
 
-    job = read_steered_job(
-        condition,
-        steps,
-        neurons,
-        summary,
-        languages,
-        activation_files,
-        calibration,
-        targets,
-        always_read=True,
-    )
     reqs = requests(read_questions(questions), sources, targets)
     loaded = load_configured_model(model_dir, model_options)
     identifier = LanguageIdentifier(langid_model)

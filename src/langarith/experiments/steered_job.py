@@ -1,9 +1,10 @@
 """The one steered job every steering experiment runs on (forcing, tasks, calibration, the logit
 lens, the fallback):
 
-1. :func:`read_steered_job`: parse the condition once, read the α of a calibrated condition, the
-   neuron selection and the per-language tables — all before any model is loaded, so a bad
-   input fails in seconds;
+1. :func:`read_steered_job`: parse the condition once, read from its :class:`SteeringFiles` the
+   α of a calibrated condition, the layer of a swept one, the neuron selection and the
+   per-language tables — all before any model is loaded, so a bad input fails in seconds (the
+   job's script does this and hands the :class:`SteeredJob` to the experiment);
 2. :func:`langarith.model.loading.load_configured_model` loads the model (the caller's step);
 3. :meth:`SteeredJob.plan` builds each row's plan for its (source, target) pair;
 4. :func:`steered_generate` generates every row under its plan, identical (prompt, plan) rows
@@ -46,47 +47,57 @@ class SteeredJob:
         )
 
 
+@dataclass(frozen=True)
+class SteeringFiles:
+    """The files a job's plans are built from, those its rule has (``workflow.jobs.
+    steering_files`` takes them from a job's inputs): the selection (``neurons`` Parquet,
+    ``summary`` JSON), the statistics ``activations`` (one file per language, in the order of
+    the job's languages), the ``calibration`` JSON of a calibrated condition and the
+    ``layer_sweep`` JSON of a condition with ``layers: best``."""
+
+    neurons: str | None = None
+    summary: str | None = None
+    activations: Sequence[str] = ()
+    calibration: str | None = None
+    layer_sweep: str | None = None
+
+
 def read_steered_job(
     condition: str,
     steps: Sequence[Mapping] | None,
-    neurons: str | None = None,
-    summary: str | None = None,
+    files: SteeringFiles = SteeringFiles(),
     languages: Sequence[str] = (),
-    activation_files: Sequence[str] = (),
-    calibration: str | None = None,
     targets: Sequence[str] = (),
     always_read: bool = False,
     with_alphas: bool = True,
-    layer_sweep: str | None = None,
     with_layer: bool = True,
 ) -> SteeredJob:
-    """The steering of condition ``condition`` (its raw config ``steps``): the selection
-    (``neurons`` Parquet + ``summary`` JSON) is read when a step acts on the neurons (or
-    ``always_read``), the tables of ``languages`` when the condition has steps, the α of every
-    one of ``targets`` when it is calibrated (from the ``calibration`` JSON; not with
-    ``with_alphas=False``, for a job that sets α itself) and the layer of its ``layers: best``
-    steps from the ``layer_sweep`` JSON (not with ``with_layer=False``: the sweep itself)."""
+    """The steering of condition ``condition`` (its raw config ``steps``) from ``files``: the
+    selection is read when a step acts on the neurons (or ``always_read``), the tables of
+    ``languages`` when the condition has steps, the α of every one of ``targets`` when it is
+    calibrated (not with ``with_alphas=False``, for a job that sets α itself) and the layer of
+    its ``layers: best`` steps (not with ``with_layer=False``: the sweep itself)."""
     from langarith.io.activations import read_tables
     from langarith.io.calibration import read_alphas, read_best_layer
 
     parsed = parse_condition(condition, steps)
     alphas = None
     if parsed.calibrated and with_alphas:
-        if calibration is None:
+        if files.calibration is None:
             raise ValueError(f"condition {condition!r} is calibrated but has no calibration file")
-        alphas = read_alphas(calibration, targets)
+        alphas = read_alphas(files.calibration, targets)
     layer = None
     if parsed.swept and with_layer:
-        if layer_sweep is None:
+        if files.layer_sweep is None:
             raise ValueError(f"condition {condition!r} has layers 'best' but no layer sweep")
-        layer = read_best_layer(layer_sweep)
+        layer = read_best_layer(files.layer_sweep)
     neuron_set = tables = None
     if parsed.needs_neurons or always_read:
-        if neurons is None or summary is None:
+        if files.neurons is None or files.summary is None:
             raise ValueError(f"condition {condition!r} has steps but no neuron selection")
-        neuron_set = read_selection(neurons, summary)
-    if (parsed.steps or always_read) and activation_files:
-        tables = read_tables(languages, activation_files)
+        neuron_set = read_selection(files.neurons, files.summary)
+    if (parsed.steps or always_read) and files.activations:
+        tables = read_tables(languages, list(files.activations))
     return SteeredJob(parsed, neuron_set, tables, alphas, layer)
 
 

@@ -1,4 +1,5 @@
-"""What every workflow job does first: log to its log file, take its GPUs, fix threads and seeds."""
+"""What every workflow job does first: log to its log file, take its GPUs, fix threads and seeds;
+and the steering files of a steered job's inputs."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import random
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from langarith.workflow.gpu import GpuClaim, claim_gpus
+
+if TYPE_CHECKING:
+    from langarith.experiments.steered_job import SteeringFiles
 
 
 @contextmanager
@@ -62,3 +67,18 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
+
+
+def steering_files(inputs: Any) -> SteeringFiles:
+    """The steering inputs a job's rule has (``snakemake.input``; names ``neurons``,
+    ``summary``, ``activations``, ``calibration``, ``layer_sweep``, as ``workflow/rules``
+    declares them), for ``langarith.experiments.steered_job.read_steered_job``."""
+    from langarith.experiments.steered_job import SteeringFiles
+
+    return SteeringFiles(
+        neurons=inputs.get("neurons"),
+        summary=inputs.get("summary"),
+        activations=tuple(inputs.get("activations", [])),
+        calibration=inputs.get("calibration"),
+        layer_sweep=inputs.get("layer_sweep"),
+    )

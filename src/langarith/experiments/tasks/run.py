@@ -175,31 +175,14 @@ def run_task_job(
     model_dir: str,
     model_options: Mapping,
     settings: Mapping,
-    condition: str,
-    steps: Sequence[Mapping],
-    languages: Sequence[str],
-    activation_files: Sequence[str],
-    neurons: str | None,
-    summary: str | None,
+    job: SteeredJob,
     output: str,
-    calibration: str | None = None,
 ) -> pl.DataFrame:
-    """The ``generate_task`` job: one task, one condition, every (test, steered) cell; a
-    calibrated condition reads its α per steered language from ``calibration``."""
-    from langarith.experiments.steered_job import read_steered_job
+    """The ``generate_task`` job: one task, one condition (``job``, read before the model
+    loads, the α of a calibrated condition per steered language), every (test, steered) cell."""
     from langarith.io.atomic import write_parquet
     from langarith.model.loading import load_configured_model
 
-    job = read_steered_job(
-        condition,
-        steps,
-        neurons,
-        summary,
-        languages,
-        activation_files,
-        calibration,
-        settings["steer_langs"],
-    )
     items = load_task_items(
         settings["task"], settings["source"], settings["langs"], settings["max_items"]
     )
@@ -209,7 +192,7 @@ def run_task_job(
         loaded.model,
         loaded.tokenizer,
         settings["task"],
-        condition,
+        job.condition.name,
         reqs,
         settings["generation"],
         int(settings.get("loglik_batch_size", 16)),  # multiple-choice tasks only
