@@ -76,9 +76,13 @@ def test_the_forcing_job_reads_the_chosen_layer(tmp_path):
 def test_layer_scores_add_mean_relevance_and_the_harmonic_score():
     frame = judged(
         [(4, True, True, True), (4, False, True, False), (8, False, False, False)]
-    ).with_columns(pl.Series("relevance", [0.9, 0.5, 0.2]))
+    ).with_columns(
+        pl.Series("relevance", [0.9, 0.5, 0.2]), pl.Series("relevance_margin", [0.4, 0.0, -0.1])
+    )
     scores = layer_scores(frame).to_dicts()
     assert [s["mean_relevance"] for s in scores] == pytest.approx([0.7, 0.2])
+    assert [s["mean_relevance_margin"] for s in scores] == pytest.approx([0.2, -0.1])
     # H = 2·S·R/(S+R): layer 4 S = 0.5, R = 0.7; layer 8 S = 0 → 0
     assert [s["steering_score"] for s in scores] == pytest.approx([2 * 0.5 * 0.7 / 1.2, 0.0])
-    assert "mean_relevance" not in layer_scores(frame.drop("relevance")).columns
+    plain = layer_scores(frame.drop("relevance", "relevance_margin")).columns
+    assert "mean_relevance" not in plain and "mean_relevance_margin" not in plain

@@ -216,7 +216,7 @@ def test_relevance_is_the_cosine_with_the_unsteered_answer_to_the_same_prompt():
     baseline = generations(["a", "b", "c", "z"], "baseline")
     steered = generations(["x", "y", "a", ""], "activate").reverse()  # any row order
     got = output_relevance(steered, baseline, fake_encoder(vectors))
-    assert got.drop("relevance").equals(steered)
+    assert got.drop("relevance", "relevance_margin").equals(steered)
     by_key = {(r["source_lang"], r["target_lang"], r["question_idx"]): r for r in got.to_dicts()}
     assert by_key[("en", "de", 0)]["relevance"] == pytest.approx(1.0)  # x vs a
     assert by_key[("en", "de", 1)]["relevance"] == 0.0  # y vs b: cosine 0
@@ -224,6 +224,34 @@ def test_relevance_is_the_cosine_with_the_unsteered_answer_to_the_same_prompt():
     assert by_key[("zh", "de", 0)]["relevance"] == 0.0  # an empty output
     itself = output_relevance(baseline, baseline, fake_encoder(vectors))["relevance"]
     assert itself.to_list() == pytest.approx([1.0] * 4)
+    # the margin: own cosine minus the mean cosine with the pair's other questions' answers
+    assert by_key[("en", "de", 0)]["relevance_margin"] == pytest.approx(1.0)  # x: a 1, b 0
+    assert by_key[("en", "de", 1)]["relevance_margin"] == pytest.approx(1.0)  # y: b 0, a -1
+    assert by_key[("en", "fr", 0)]["relevance_margin"] is None  # the pair's only question
+    assert by_key[("zh", "de", 0)]["relevance_margin"] is None
+
+
+def test_the_margin_is_zero_for_an_output_as_close_to_every_answer():
+    """Word salad, as close to the other questions' answers as to its own: a plain relevance
+    of 0.58, a margin of 0; an on-topic output keeps its margin, and with three questions the
+    margin subtracts the mean of the two others."""
+    vectors = {"a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "c": [0.0, 0.0, 1.0]}
+    vectors |= {"salad": [1.0, 1.0, 1.0], "on-topic": [0.0, 2.0, 1.0]}
+    pair = {"source_lang": ["en"] * 3, "target_lang": ["de"] * 3, "question_idx": [0, 1, 2]}
+    baseline = pl.DataFrame({**pair, "output": ["a", "b", "c"]})
+    steered = pl.DataFrame({**pair, "output": ["salad", "on-topic", "salad"]})
+    got = output_relevance(steered, baseline, fake_encoder(vectors)).to_dicts()
+    s3 = 1 / math.sqrt(3)
+    for row in (got[0], got[2]):  # salad: 1/√3 with every answer
+        assert row["relevance"] == pytest.approx(s3)
+        assert row["relevance_margin"] == pytest.approx(0.0)
+    # on-topic (0, 2, 1)/√5: its own b 2/√5; a 0 and c 1/√5
+    assert got[1]["relevance"] == pytest.approx(2 / math.sqrt(5))
+    assert got[1]["relevance_margin"] == pytest.approx(
+        2 / math.sqrt(5) - (0 + 1 / math.sqrt(5)) / 2
+    )
+    itself = output_relevance(baseline, baseline, fake_encoder(vectors))["relevance_margin"]
+    assert itself.to_list() == pytest.approx([1.0] * 3)  # orthogonal answers: fully distinct
 
 
 def test_an_output_without_an_unsteered_answer_is_an_error_naming_the_file():
@@ -306,20 +334,22 @@ def test_summary_relevance_and_steering_score_against_a_hand_computation():
             "pred_lang": ["de", "en", "fr", "fr", "en"],
             "output": ["Guten Tag.", "Hello.", "Bonjour.", "oui oui oui oui oui", "Hi."],
             "relevance": [0.8, 0.4, 0.9, 0.1, 0.5],
+            "relevance_margin": [0.3, -0.1, 0.2, None, 0.0],
         }
     )
     summary = summarise(add_quality(frame), max_repetition=0.5)
     rows = {r["target_lang"]: r for r in summary.to_dicts()}
-    expected = {  # target: (success, success and fluent, mean relevance)
-        "de": (1 / 2, 1 / 2, (0.8 + 0.4) / 2),
-        "fr": (2 / 3, 1 / 3, (0.9 + 0.1 + 0.5) / 3),
-        "all": (3 / 5, 2 / 5, (0.8 + 0.4 + 0.9 + 0.1 + 0.5) / 5),
+    expected = {  # target: (success, success and fluent, mean relevance, mean margin)
+        "de": (1 / 2, 1 / 2, (0.8 + 0.4) / 2, (0.3 - 0.1) / 2),
+        "fr": (2 / 3, 1 / 3, (0.9 + 0.1 + 0.5) / 3, (0.2 + 0.0) / 2),  # a null is not counted
+        "all": (3 / 5, 2 / 5, (0.8 + 0.4 + 0.9 + 0.1 + 0.5) / 5, (0.3 - 0.1 + 0.2) / 4),
     }
-    for target, (s, sf, r) in expected.items():
+    for target, (s, sf, r, m) in expected.items():
         row = rows[target]
         assert row["success_rate"] == pytest.approx(s)
         assert row["success_and_fluent"] == pytest.approx(sf)
         assert row["mean_relevance"] == pytest.approx(r)
+        assert row["mean_relevance_margin"] == pytest.approx(m)
         assert row["steering_score"] == pytest.approx(2 * s * r / (s + r))
 
 
@@ -335,6 +365,7 @@ def test_summary_without_relevance_has_null_columns():
     )
     summary = summarise(add_quality(frame), max_repetition=0.5)
     assert summary["mean_relevance"].null_count() == summary["steering_score"].null_count() == 2
+    assert summary["mean_relevance_margin"].null_count() == 2
 
 
 # --- settings ---------------------------------------------------------------------------------

@@ -118,12 +118,14 @@ SUMMARY_KEYS = ["selection", "condition", "target_lang"]
 def summarise(frame: pl.DataFrame, max_repetition: float) -> pl.DataFrame:
     """Per (selection, condition, target language) and per (selection, condition) overall
     (``target_lang = all``): shares of successful, fluent and successful-and-fluent outputs,
-    mean repetition, mean distinct-2, median perplexity, and (if measured) the mean relevance
-    and the steering score: the harmonic mean of the success rate and the mean relevance of
-    the cell (:mod:`langarith.core.steering_score`); null where not measured."""
+    mean repetition, mean distinct-2, median perplexity, and (if measured) the mean relevance,
+    the mean relevance margin (:mod:`langarith.experiments.relevance`) and the steering score:
+    the harmonic mean of the success rate and the mean relevance of the cell
+    (:mod:`langarith.core.steering_score`); null where not measured."""
     frame = add_flags(frame, max_repetition)
     ppl = "perplexity" in frame.columns
     rel = "relevance" in frame.columns
+    margin = "relevance_margin" in frame.columns
     aggs = [
         pl.len().alias("n"),
         pl.col("success").mean().alias("success_rate"),
@@ -136,6 +138,9 @@ def summarise(frame: pl.DataFrame, max_repetition: float) -> pl.DataFrame:
             "median_perplexity"
         ),
         (pl.col("relevance").mean() if rel else pl.lit(None, pl.Float64)).alias("mean_relevance"),
+        (pl.col("relevance_margin").mean() if margin else pl.lit(None, pl.Float64)).alias(
+            "mean_relevance_margin"
+        ),
     ]
     cells = frame.group_by(SUMMARY_KEYS).agg(*aggs)
     overall = (
@@ -147,7 +152,14 @@ def summarise(frame: pl.DataFrame, max_repetition: float) -> pl.DataFrame:
     return (
         pl.concat([cells, overall])
         .with_columns(pl.lit(max_repetition).alias("max_repetition"))
-        .cast({"n": pl.Int64, "median_perplexity": pl.Float64, "mean_relevance": pl.Float64})
+        .cast(
+            {
+                "n": pl.Int64,
+                "median_perplexity": pl.Float64,
+                "mean_relevance": pl.Float64,
+                "mean_relevance_margin": pl.Float64,
+            }
+        )
         .with_columns(
             harmonic_expr(pl.col("success_rate"), pl.col("mean_relevance")).alias("steering_score")
         )

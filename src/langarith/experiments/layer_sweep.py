@@ -56,7 +56,8 @@ def sweep_layer_outputs(
 def layer_scores(judged: pl.DataFrame) -> pl.DataFrame:
     """Per layer over every output: ``n, success_rate, fluent_rate, success_and_fluent`` and,
     when the outputs have a ``relevance`` column, ``mean_relevance`` and ``steering_score`` (the
-    harmonic mean of the success rate and the mean relevance)."""
+    harmonic mean of the success rate and the mean relevance), and ``mean_relevance_margin``
+    with a ``relevance_margin`` column."""
     aggregates = [
         pl.len().cast(pl.Int64).alias("n"),
         pl.col("success").mean().alias("success_rate"),
@@ -65,6 +66,8 @@ def layer_scores(judged: pl.DataFrame) -> pl.DataFrame:
     ]
     if "relevance" in judged.columns:
         aggregates.append(pl.col("relevance").mean().alias("mean_relevance"))
+    if "relevance_margin" in judged.columns:
+        aggregates.append(pl.col("relevance_margin").mean().alias("mean_relevance_margin"))
     scores = judged.group_by("layer").agg(aggregates).sort("layer")
     if "relevance" in judged.columns:
         scores = scores.with_columns(

@@ -17,6 +17,15 @@ the steered output (an encoder scores question–answer pairs lower than answer�
 the same content), and it is what steering should change only in language. The unsteered
 condition's own relevance is 1 by construction.
 
+**Relevance margin** = the output's cosine with its own question's unsteered answer minus its
+mean cosine with the unsteered answers to the other questions of the same (source, target)
+pair: how much closer the output is to what it should say than to what it should not. It is
+chance-corrected where the cosine is not: an encoder that scores any two texts in one language
+high (multilingual-e5 gives different-content pairs about 0.84) lifts both terms alike, so
+word salad in the target language, which ignores the question, has a margin near 0 however
+high its plain relevance; the unsteered condition's margin is the distinctness of its own
+answers.
+
 **Validation.** On a corpus aligned across languages (the UDHR: the same article in every
 language), for each language X and the pivot P (``en``): the cosines of every (P document i,
 X document j) pair; same-content pairs (i = j) against different-content pairs (i ≠ j) give the
@@ -82,7 +91,10 @@ def output_relevance(
     frame: pl.DataFrame, reference: pl.DataFrame, encode: Encode, reference_name: str = "reference"
 ) -> pl.DataFrame:
     """``frame`` (generations: ``output`` and :data:`REFERENCE_KEYS`) plus ``relevance``: the
-    clipped cosine of each output with the ``reference`` frame's output for the same keys."""
+    clipped cosine of each output with the ``reference`` frame's output for the same keys; and
+    ``relevance_margin``: that cosine (unclipped) minus the mean cosine of the output with the
+    reference answers to the *other* questions of its (source, target) pair (null when the pair
+    has one question)."""
     missing = [k for k in REFERENCE_KEYS if k not in reference.columns]
     if missing:
         raise ValueError(f"{reference_name}: no column {', '.join(missing)}")
@@ -103,7 +115,27 @@ def output_relevance(
     vectors = encode(texts)
     row = {t: i for i, t in enumerate(texts)}
     cos = cosine_rows(vectors[[row[t] for t in outputs]], vectors[[row[t] for t in references]])
-    return frame.with_columns(pl.Series("relevance", relevance(cos), dtype=pl.Float64))
+    # the other questions' unsteered answers of the same (source, target) pair
+    answers: dict[tuple, list[tuple[int, str]]] = {}
+    for r in ref.iter_rows(named=True):
+        pair = (r["source_lang"], r["target_lang"])
+        answers.setdefault(pair, []).append((r["question_idx"], r["_reference"]))
+    margins: list[float | None] = []
+    for i, r in enumerate(joined.select(REFERENCE_KEYS).iter_rows(named=True)):
+        others = [
+            text
+            for idx, text in answers[(r["source_lang"], r["target_lang"])]
+            if idx != r["question_idx"]
+        ]
+        if not others:
+            margins.append(None)
+            continue
+        sims = cosine_matrix(vectors[[row[outputs[i]]]], vectors[[row[t] for t in others]])[0]
+        margins.append(float(cos[i] - sims.mean()))
+    return frame.with_columns(
+        pl.Series("relevance", relevance(cos), dtype=pl.Float64),
+        pl.Series("relevance_margin", margins, dtype=pl.Float64),
+    )
 
 
 def aligned_separation(

@@ -103,8 +103,8 @@ def plot_calibration(calibration: dict, title: str, path: str | Path) -> None:
 
 
 def plot_layer_sweep(sweep: dict, title: str, path: str | Path) -> None:
-    """Success, success-and-fluent and (when scored) mean relevance against the layer a residual
-    step acts on, over every calibration output; the chosen layer starred."""
+    """Success, success-and-fluent and (when scored) mean relevance and relevance margin against
+    the layer a residual step acts on, over every calibration output; the chosen layer starred."""
     scores = sweep["scores"]
     layers = [s["layer"] for s in scores]
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -112,6 +112,9 @@ def plot_layer_sweep(sweep: dict, title: str, path: str | Path) -> None:
     ax.plot(layers, [s["success_and_fluent"] for s in scores], "o-", label="success and fluent")
     if all("mean_relevance" in s for s in scores):
         ax.plot(layers, [s["mean_relevance"] for s in scores], "s--", label="mean relevance")
+    if all(s.get("mean_relevance_margin") is not None for s in scores):
+        margins = [s["mean_relevance_margin"] for s in scores]
+        ax.plot(layers, margins, "d-.", label="mean relevance margin")
     best = next(s for s in scores if s["layer"] == sweep["best_layer"])
     ax.plot([best["layer"]], [best["success_and_fluent"]], "*", ms=14, color="black")
     ax.set_xticks(layers)
