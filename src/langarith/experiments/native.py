@@ -4,9 +4,11 @@ A target that no method forces may be one the model barely writes. This job asks
 target its own forcing questions (``Q: <question in X> \\nA:``, the forcing prompt and
 generation settings, no steering, no instruction) and judges every answer as the forcing
 quality does: lid.176 top-1 = X (``success``) and repetition ≤ ``max_repetition``
-(``fluent``). Per language, the share of answers in X and the share in X and fluent are the
-ceiling a steering method can be compared with: a model that answers Maltese questions in
-English has little Maltese to steer towards. The ``native_prompting`` job (``quality.native``).
+(``fluent``). Per language, the share of answers in X and the share in X and fluent say
+whether the model writes X at all when asked in it, the reference a steering method's success
+towards X is read against (a model that answers Maltese questions in English and is still
+forced into "Maltese" writes text with little Maltese content to keep). The
+``native_prompting`` job (``quality.native``).
 """
 
 from __future__ import annotations
