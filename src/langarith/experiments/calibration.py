@@ -18,7 +18,7 @@ import polars as pl
 
 from langarith.core.conditions import Condition, Step
 from langarith.core.text_quality import add_flags, repetition, units
-from langarith.experiments.forcing import ForcingRequest, forcing_generation
+from langarith.experiments.forcing import ANSWER_SCHEMA, ForcingRequest, forcing_generation
 from langarith.experiments.steered_job import SteeredJob, steered_generate
 
 ACTIVATION_OPS = ("add", "diffmean")
@@ -93,14 +93,7 @@ def sweep_generate(
             "prompt": [req.prompt for _, req in rows],
             "output": outputs,
         },
-        schema={
-            name: dtype,
-            "source_lang": pl.String,
-            "target_lang": pl.String,
-            "question_idx": pl.Int32,
-            "prompt": pl.String,
-            "output": pl.String,
-        },
+        schema={name: dtype, **ANSWER_SCHEMA},
     )
 
 

@@ -98,6 +98,40 @@ def run_condition(
     )
 
 
+ANSWER_SCHEMA = {
+    "source_lang": pl.String,
+    "target_lang": pl.String,
+    "question_idx": pl.Int32,
+    "prompt": pl.String,
+    "output": pl.String,
+}
+
+
+def unsteered_answers(
+    model, tokenizer, reqs: Sequence[ForcingRequest], generation: Mapping, progress: bool = True
+) -> pl.DataFrame:
+    """The model's answers to ``reqs`` with no steering (the forcing generation defaults filled
+    in): ``source_lang, target_lang, question_idx, prompt, output``."""
+    outputs = steered_generate(
+        model,
+        tokenizer,
+        [r.prompt for r in reqs],
+        [[] for _ in reqs],
+        forcing_generation(generation),
+        progress,
+    )
+    return pl.DataFrame(
+        {
+            "source_lang": [r.source for r in reqs],
+            "target_lang": [r.target for r in reqs],
+            "question_idx": [r.question_idx for r in reqs],
+            "prompt": [r.prompt for r in reqs],
+            "output": outputs,
+        },
+        schema=ANSWER_SCHEMA,
+    )
+
+
 def run_forcing_job(
     model_dir: str,
     model_options: Mapping,

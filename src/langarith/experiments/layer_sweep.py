@@ -24,8 +24,8 @@ import polars as pl
 
 from langarith.core.steering_score import harmonic_expr
 from langarith.experiments.calibration import judge, sweep_generate
-from langarith.experiments.forcing import ForcingRequest, forcing_generation
-from langarith.experiments.steered_job import SteeredJob, steered_generate
+from langarith.experiments.forcing import ForcingRequest
+from langarith.experiments.steered_job import SteeredJob
 
 
 def sweep_layer_outputs(
@@ -97,32 +97,13 @@ def with_relevance(
 ) -> pl.DataFrame:
     """``judged`` plus ``relevance`` against the unsteered answers to the plain calibration
     prompts (no instruction), generated here."""
-    from langarith.experiments.forcing import requests
+    from langarith.experiments.forcing import requests, unsteered_answers
     from langarith.experiments.relevance import make_encoder, output_relevance
     from langarith.io.prompts import read_questions
 
     plain = requests(read_questions(questions), settings["sources"], settings["targets"])
-    answers = steered_generate(
-        loaded.model,
-        loaded.tokenizer,
-        [r.prompt for r in plain],
-        [[] for _ in plain],
-        forcing_generation(settings["generation"]),
-        False,
-    )
-    reference = pl.DataFrame(
-        {
-            "source_lang": [r.source for r in plain],
-            "target_lang": [r.target for r in plain],
-            "question_idx": [r.question_idx for r in plain],
-            "output": answers,
-        },
-        schema={
-            "source_lang": pl.String,
-            "target_lang": pl.String,
-            "question_idx": pl.Int32,
-            "output": pl.String,
-        },
+    reference = unsteered_answers(
+        loaded.model, loaded.tokenizer, plain, settings["generation"], progress=False
     )
     encode = make_encoder(relevance_settings, loaded)
     return output_relevance(judged, reference, encode, f"the unsteered answers ({condition})")

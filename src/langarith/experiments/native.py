@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from langarith.experiments.calibration import judge
-from langarith.experiments.forcing import ForcingRequest, forcing_generation, requests
+from langarith.experiments.forcing import ForcingRequest, requests, unsteered_answers
 
 
 def native_requests(
@@ -77,7 +77,6 @@ def run_native_job(
 ) -> pl.DataFrame:
     """The ``native_prompting`` job: generate, judge, write every judged answer
     (``output_table``) and the per-language scores (``output_scores``); returns the scores."""
-    from langarith.experiments.steered_job import steered_generate
     from langarith.io.atomic import write_parquet
     from langarith.io.langid import LanguageIdentifier
     from langarith.io.prompts import read_questions
@@ -86,29 +85,7 @@ def run_native_job(
     reqs = native_requests(read_questions(questions), languages)
     identifier = LanguageIdentifier(langid_model)  # before the model: fails early if missing
     loaded = load_configured_model(model_dir, model_options)
-    answers = steered_generate(
-        loaded.model,
-        loaded.tokenizer,
-        [r.prompt for r in reqs],
-        [[] for _ in reqs],
-        forcing_generation(generation),
-    )
-    outputs = pl.DataFrame(
-        {
-            "source_lang": [r.source for r in reqs],
-            "target_lang": [r.target for r in reqs],
-            "question_idx": [r.question_idx for r in reqs],
-            "prompt": [r.prompt for r in reqs],
-            "output": answers,
-        },
-        schema={
-            "source_lang": pl.String,
-            "target_lang": pl.String,
-            "question_idx": pl.Int32,
-            "prompt": pl.String,
-            "output": pl.String,
-        },
-    )
+    outputs = unsteered_answers(loaded.model, loaded.tokenizer, reqs, generation)
     judged = judge(
         outputs, lambda texts: [p.lang for p in identifier.predict(texts)], ngram, max_repetition
     )
