@@ -98,12 +98,11 @@ def run_condition(
     )
 
 
+# an answer frame outside a forcing condition's output (native prompting, the sweeps): the
+# generation columns that say which question was asked, in which pair, and what came back
 ANSWER_SCHEMA = {
-    "source_lang": pl.String,
-    "target_lang": pl.String,
-    "question_idx": pl.Int32,
-    "prompt": pl.String,
-    "output": pl.String,
+    name: GENERATION_SCHEMA[name]
+    for name in ("source_lang", "target_lang", "question_idx", "prompt", "output")
 }
 
 
